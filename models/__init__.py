@@ -1,0 +1,1 @@
+"""The default model shipped with img2tex (weights, config and vocabulary)."""
