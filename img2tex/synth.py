@@ -482,7 +482,7 @@ CONSTRUCTS: dict[str, Callable[[frozenset[str]], bool]] = {
     "fraction": lambda t: "\\frac" in t,
     "subscript": lambda t: "_" in t,
     "superscript": lambda t: "^" in t,
-    "left_right": lambda t: any(x.startswith("\\left") for x in t),
+    "left_right": lambda t: any(x.startswith("\\left") and not x[5:6].isalpha() for x in t),
     "array": lambda t: "\\begin{array}" in t or "\\begin{matrix}" in t,
     "accent": lambda t: bool(_ACCENT_NAMES & t),
     "greek": lambda t: bool(_GREEK_NAMES & t),

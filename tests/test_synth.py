@@ -58,7 +58,9 @@ def test_balanced_groups(formulas: list[str]) -> None:
             depth += (t == "{") - (t == "}")
             assert depth >= 0, f
         assert depth == 0, f
-        assert sum(t.startswith("\\left") for t in toks) == sum(t.startswith("\\right") for t in toks), f
+        lefts = sum(t.startswith("\\left") and not t[5:6].isalpha() for t in toks)  # not \\leftarrow
+        rights = sum(t.startswith("\\right") and not t[6:7].isalpha() for t in toks)
+        assert lefts == rights, f
         assert toks.count("\\begin{array}") == toks.count("\\end{array}"), f
 
 
