@@ -1,0 +1,291 @@
+"""Tests for img2tex.datasets: each layout on a tiny fabricated folder, and each error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2tex import datasets
+from img2tex.datasets import (
+    DatasetWarning,
+    Example,
+    FormulaImages,
+    detect_layout,
+    formulas_of,
+    open_split,
+    read_im2latex,
+    read_lines,
+    read_plain,
+    read_processed,
+)
+from img2tex.errors import DatasetError, ImageError
+
+SHARED = Path("/work/shared/data/im2latex-100k")
+
+
+def write_png(path: Path, h: int = 12, w: int = 30, rgba: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = np.full((h, w), 255, np.uint8)
+    a[3:-3, 4:-4] = 0
+    if rgba:  # the original im2latex look: black ink on transparent
+        im = Image.fromarray(np.dstack([np.zeros_like(a)] * 3 + [255 - a]), "RGBA")
+    else:
+        im = Image.fromarray(a)
+    im.save(path)
+
+
+@pytest.fixture()
+def im2latex_root(tmp_path: Path) -> Path:
+    root = tmp_path / "im2latex"
+    root.mkdir()
+    # formula 1 holds a bare \r (must not split), formula 2 is latin-1, file ends with \n
+    (root / "im2latex_formulas.lst").write_bytes(b"a^2 + b^2\n\\frac{1}{2}\rx\nx = \xe9\nE=mc^2\n")
+    (root / "im2latex_train.lst").write_text("0 aaa basic\n3 bbb basic\n")
+    (root / "im2latex_validate.lst").write_text("1 ccc basic\n2 ddd basic\n")
+    for name in ("aaa", "bbb", "ccc", "ddd"):
+        write_png(root / "formula_images" / f"{name}.png", h=20 + len(name), rgba=True)
+    return root
+
+
+@pytest.fixture()
+def processed_root(tmp_path: Path) -> Path:
+    root = tmp_path / "processed"
+    root.mkdir()
+    (root / "formulas.norm.lst").write_text("a ^ { 2 }\n\\frac { 1 } { 2 }\nx\n")
+    (root / "im2latex_train_filter.lst").write_text("p0.png 0\np2.png 2\n")
+    (root / "validate_filter.lst").write_text("p1.png 1\n")
+    for n in ("p0", "p1", "p2"):
+        write_png(root / "images_processed" / f"{n}.png")
+    return root
+
+
+@pytest.fixture()
+def plain_root(tmp_path: Path) -> Path:
+    root = tmp_path / "mine"
+    write_png(root / "one.png", h=15, w=40)
+    write_png(root / "sub" / "two.png")
+    (root / "labels.tsv").write_text("image\tformula\none.png\tx ^ { 2 }\nsub/two.png\ta \\quad b\n\n")
+    return root
+
+
+# ---------------------------------------------------------------- im2latex
+
+
+def test_read_lines_splits_on_newline_only(im2latex_root: Path) -> None:
+    lines = read_lines(im2latex_root / "im2latex_formulas.lst")
+    assert lines == ["a^2 + b^2", "\\frac{1}{2}\rx", "x = \xe9", "E=mc^2"]
+
+
+def test_read_im2latex(im2latex_root: Path) -> None:
+    ds = read_im2latex(im2latex_root, "train")
+    assert isinstance(ds, FormulaImages)
+    assert len(ds) == 2
+    assert ds[0] == Example("aaa", "a^2 + b^2", im2latex_root / "formula_images" / "aaa.png")
+    assert ds.formula(1) == "E=mc^2" and ds.name(1) == "bbb"
+    assert ds.shape(0) == (23, 30)
+    img = ds.image(0)
+    assert img.dtype == np.uint8 and img[0, 0] == 255 and img[10, 10] == 0
+    val = read_im2latex(im2latex_root, "val")  # alias of validate
+    assert [val.formula(i) for i in range(2)] == ["\\frac{1}{2}\rx", "x = \xe9"]
+
+
+def test_read_im2latex_normalize(im2latex_root: Path) -> None:
+    from img2tex.tokenizer import normalize
+
+    ds = read_im2latex(im2latex_root, "train", normalize=True)
+    assert ds.formula(0) == normalize("a^2 + b^2")
+
+
+def test_read_im2latex_normalize_skips_bad_formulas(im2latex_root: Path) -> None:
+    (im2latex_root / "im2latex_formulas.lst").write_text("x^2\n\\frac{1\n")
+    (im2latex_root / "im2latex_test.lst").write_text("0 aaa basic\n1 bbb basic\n")
+    ds = read_im2latex(im2latex_root, "test", normalize=True)
+    assert [e.name for e in ds] == ["aaa"]
+    assert ds.skipped == {"formula failed to normalize": 1}
+
+
+def test_im2latex_index_out_of_range(im2latex_root: Path) -> None:
+    (im2latex_root / "im2latex_test.lst").write_text("0 aaa basic\n9 bbb basic\n")
+    with pytest.raises(DatasetError, match=r"im2latex_test.lst line 2: formula index 9 is out of range"):
+        read_im2latex(im2latex_root, "test")
+
+
+def test_im2latex_bad_line(im2latex_root: Path) -> None:
+    (im2latex_root / "im2latex_test.lst").write_text("x aaa basic\n")
+    with pytest.raises(DatasetError, match="line 1: formula index 'x' is not a number"):
+        read_im2latex(im2latex_root, "test")
+
+
+def test_missing_files_are_named(tmp_path: Path, im2latex_root: Path) -> None:
+    with pytest.raises(DatasetError, match="no such folder"):
+        read_im2latex(tmp_path / "absent", "train")
+    with pytest.raises(DatasetError, match=r"no list of the 'test' split found \(looked for im2latex_test.lst"):
+        read_im2latex(im2latex_root, "test")
+    with pytest.raises(DatasetError, match="no formula list found"):
+        read_im2latex(tmp_path, "train")
+
+
+def test_missing_images_error_and_skip(im2latex_root: Path) -> None:
+    (im2latex_root / "formula_images" / "bbb.png").unlink()
+    with pytest.raises(DatasetError, match=r"1 of 2 images listed in .*im2latex_train.lst are missing .*bbb.png"):
+        read_im2latex(im2latex_root, "train")
+    with pytest.warns(DatasetWarning, match="skipped 1 of 2"):
+        ds = read_im2latex(im2latex_root, "train", skip_missing=True)
+    assert len(ds) == 1 and ds.skipped == {"missing image": 1}
+
+
+# ---------------------------------------------------------------- processed
+
+
+def test_read_processed(processed_root: Path) -> None:
+    ds = read_processed(processed_root, "train")
+    assert [(e.name, e.formula) for e in ds] == [("p0", "a ^ { 2 }"), ("p2", "x")]
+    assert ds.shape(1) == (12, 30)
+    assert read_processed(processed_root, "validate").formula(0) == "\\frac { 1 } { 2 }"
+
+
+def test_processed_errors(processed_root: Path) -> None:
+    (processed_root / "test_filter.lst").write_text("p0.png 0\np1.png\n")
+    with pytest.raises(DatasetError, match="test_filter.lst line 2: expected 'image.png formula_idx'"):
+        read_processed(processed_root, "test")
+    (processed_root / "test_filter.lst").write_text("p0.png 3\n")
+    with pytest.raises(DatasetError, match=r"line 1: formula index 3 is out of range \(formulas.norm.lst has 3"):
+        read_processed(processed_root, "test")
+
+
+def test_processed_images_absent_but_formulas_available(processed_root: Path) -> None:
+    for p in (processed_root / "images_processed").iterdir():
+        p.unlink()
+    (processed_root / "images_processed").rmdir()
+    with pytest.raises(DatasetError, match="no image folder found"):
+        read_processed(processed_root, "train")
+    assert formulas_of(processed_root, "train") == ["a ^ { 2 }", "x"]
+
+
+# ---------------------------------------------------------------- plain
+
+
+def test_read_plain(plain_root: Path) -> None:
+    ds = read_plain(plain_root)
+    assert [(e.name, e.formula) for e in ds] == [("one", "x ^ { 2 }"), ("two", "a \\quad b")]
+    assert ds.shape(0) == (15, 40)
+    assert ds.image(1).shape == (12, 30)
+
+
+def test_plain_errors(plain_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="no such labels file"):
+        read_plain(tmp_path)
+    bad = plain_root / "bad.tsv"
+    bad.write_text("one.png x\n")
+    with pytest.raises(DatasetError, match=r"bad.tsv line 1: expected 'image<TAB>formula'"):
+        read_plain(plain_root, bad)
+    miss = plain_root / "miss.tsv"
+    miss.write_text("one.png\tx\ngone.png\ty\n")
+    with pytest.raises(DatasetError, match="1 of 2 images listed in .*miss.tsv are missing .*gone.png"):
+        read_plain(plain_root, miss)
+    with pytest.warns(DatasetWarning):
+        assert len(read_plain(plain_root, miss, skip_missing=True)) == 1
+
+
+def test_corrupt_image_raises_image_error(plain_root: Path) -> None:
+    (plain_root / "one.png").write_bytes(b"garbage")
+    ds = read_plain(plain_root)
+    with pytest.raises(ImageError, match="one.png"):
+        ds.image(0)
+    with pytest.raises(ImageError, match="one.png"):
+        ds.shape(0)
+
+
+# ---------------------------------------------------------------- detection, formulas_of
+
+
+def test_open_split_detects_layouts(im2latex_root: Path, processed_root: Path, plain_root: Path) -> None:
+    assert detect_layout(im2latex_root) == "im2latex"
+    assert detect_layout(processed_root) == "processed"
+    assert detect_layout(plain_root) == "plain"
+    assert len(open_split(im2latex_root, "validate")) == 2
+    assert len(open_split(processed_root, "train")) == 2
+    assert len(open_split(plain_root, "test")) == 2  # only labels.tsv: used for any split
+    assert len(open_split(plain_root / "labels.tsv")) == 2
+    (plain_root / "test.tsv").write_text("one.png\tz\n")  # a per-split file wins
+    assert open_split(plain_root, "test").formula(0) == "z"
+
+
+def test_open_split_errors(tmp_path: Path, im2latex_root: Path) -> None:
+    with pytest.raises(DatasetError, match="not a dataset folder"):
+        open_split(tmp_path, "train")
+    with pytest.raises(DatasetError, match="no such file or folder"):
+        open_split(tmp_path / "nothing", "train")
+    with pytest.raises(DatasetError, match="name one"):
+        open_split(im2latex_root)
+
+
+def test_formulas_of_without_images(im2latex_root: Path, plain_root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(im2latex_root / "formula_images")
+    assert formulas_of(im2latex_root, "train") == ["a^2 + b^2", "E=mc^2"]
+    assert formulas_of(plain_root) == ["x ^ { 2 }", "a \\quad b"]
+
+
+def test_formulas_tsv(tmp_path: Path) -> None:
+    d = tmp_path / "data" / "formulas"
+    d.mkdir(parents=True)
+    (d / "val_test_normalized_by_idx.tsv").write_text(
+        "formula_idx\tsplit\timage_name\tsource\tnorm_formula\n"
+        "0\tvalidate\tabc\tx\ta + b\n3\ttest\tdef\tx\tc\n4\tvalidate\tghi\tx\t\\alpha\n"
+    )
+    root = tmp_path / "data"
+    assert detect_layout(root) == "formulas-tsv"
+    assert formulas_of(root, "validate") == ["a + b", "\\alpha"]
+    assert formulas_of(d / "val_test_normalized_by_idx.tsv", "test") == ["c"]
+    with pytest.raises(DatasetError, match=r"no formulas for split 'train' \(it has: test, validate\)"):
+        formulas_of(root, "train")
+    with pytest.raises(DatasetError, match="formulas only"):
+        open_split(root, "validate")
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared im2latex data not present")
+def test_formulas_of_shared_im2latex() -> None:
+    assert len(formulas_of(SHARED, "validate")) == 8463
+
+
+def test_open_split_packed_branch_with_fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The packed branch works against the packed.py interface (is_packed, PackedDataset)."""
+
+    class FakePacked:
+        class PackedDataset:
+            def __init__(self, path: Path) -> None:
+                self.path = path
+
+            def __len__(self) -> int:
+                return 1
+
+            def formula(self, i: int) -> str:
+                return "q"
+
+    FakePacked.is_packed = staticmethod(lambda p: Path(p).name == "pk")  # type: ignore[attr-defined]
+    monkeypatch.setattr(datasets, "_packed_module", lambda: FakePacked)
+    (tmp_path / "pk").mkdir()
+    ds = open_split(tmp_path / "pk", "train")
+    assert isinstance(ds, FakePacked.PackedDataset) and ds.path == tmp_path / "pk"
+    assert formulas_of(tmp_path / "pk", "train") == ["q"]
+
+
+def test_open_split_returns_packed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A packed folder written by the real packed.py goes to packed.PackedDataset."""
+    try:
+        from img2tex import packed
+    except ImportError:
+        pytest.skip("img2tex.packed not written yet")
+    items = [("n0", np.full((10, 20), 255, np.uint8), "x"), ("n1", np.zeros((8, 8), np.uint8), "y")]
+    items[0][1][3:6, 3:9] = 0
+    packed.write_packed(tmp_path / "pk", items)
+    ds = open_split(tmp_path / "pk", "train")
+    assert isinstance(ds, packed.PackedDataset)
+    assert len(ds) == 2 and ds.formula(1) == "y"
+    assert formulas_of(tmp_path / "pk", "train") == ["x", "y"]
+    assert datasets.detect_layout(tmp_path / "pk") == "packed"
