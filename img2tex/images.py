@@ -15,6 +15,7 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,10 @@ class ImageConfig:
       (8 px before their 2x downsampling).
     - ``text_height``: the typical glyph height in px, as `estimate_text_height` measures it on
       those renders: measured on 300 im2markup sample formulas rendered at 200 dpi (12pt
-      article), cropped, padded 8 px and halved, the median estimate is 10.0 px (the formula
-      height median is 44 px, as in im2latex). Images are rescaled so that their estimate
-      matches this value.
+      article), cropped, padded 8 px and halved (img2tex.render's defaults), the median
+      estimate is 9.7 px (formula height median 44 px, as in im2latex). Images are rescaled so
+      that their estimate matches this value; for data rendered otherwise, set it with
+      `measure_text_height` on a sample of the training images.
     - ``max_height``/``max_width``: the largest content (without padding) the model is fed; larger
       images are scaled down, keeping their aspect ratio. In the same measurement the 99.5th
       percentiles are 138 px high and 661 px wide (padding included), so nearly all fit.
@@ -70,7 +72,7 @@ class ImageConfig:
     """
 
     pad: int = 4
-    text_height: float = 10.0
+    text_height: float = 9.7
     max_height: int = 160
     max_width: int = 800
     bucket: int = 16
@@ -156,11 +158,11 @@ def _to_gray(im: Image.Image) -> np.ndarray:
     else:  # 1, CMYK, YCbCr, LAB, HSV ...
         im = im.convert("RGB") if mode not in ("1",) else im.convert("L")
     if im.mode in ("RGBA", "LA"):
-        alpha = np.asarray(im.getchannel("A"), dtype=np.float64) / 255.0
-        lum = np.asarray(im.convert("L"), dtype=np.float64)
+        alpha = np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0
+        lum = np.asarray(im.convert("L"), dtype=np.float32)
         if alpha.min() < 1.0:
-            weight = alpha.sum()
-            ink_level = (lum * alpha).sum() / weight if weight > 0 else 0.0
+            weight = float(alpha.sum(dtype=np.float64))
+            ink_level = float((lum * alpha).sum(dtype=np.float64)) / weight if weight > 0 else 0.0
             if ink_level > 160 and alpha.max() > 0:
                 # Opaque parts are light: light ink on transparency. Alpha is the ink.
                 return np.clip(np.rint(255.0 - alpha * 255.0), 0, 255).astype(np.uint8)
@@ -187,10 +189,10 @@ def _dark_background(a: np.ndarray) -> bool:
 def normalize_contrast(a: np.ndarray) -> np.ndarray:
     """Stretch levels so the background is 255 and the darkest ink 0 (grey paper, faint ink).
 
-    The background level is the image median (formula images are mostly background). A clean
-    render (white background, black ink) is returned unchanged.
+    The background level is the 75th percentile (formula images are mostly background, even
+    tightly cropped ones). A clean render (white background, black ink) is returned unchanged.
     """
-    bg = float(np.median(a))
+    bg = float(np.percentile(a, 75))
     ink = float(np.percentile(a, 0.5)) if a.size > 400 else float(a.min())
     ink = min(ink, float(a.min()) + 16.0)
     if bg - ink < MIN_CONTRAST:
@@ -296,6 +298,18 @@ def estimate_text_height(a: np.ndarray) -> float:
     if near.size:
         hs = near
     return float(hs.mean()) * factor
+
+
+def measure_text_height(arrays: Iterable[np.ndarray]) -> float:
+    """Median `estimate_text_height` over sample images (e.g. ~200 training renders).
+
+    For setting `ImageConfig.text_height` from the data a model is trained on, when that data
+    was rendered with other settings than the default (another dpi or font size).
+    """
+    ests = [e for e in (estimate_text_height(crop_to_content(a)) for a in arrays) if e > 0]
+    if not ests:
+        raise ImageError("no ink found in any of the sample images")
+    return float(np.median(ests))
 
 
 def _resize(a: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -221,6 +221,18 @@ def test_preprocess_is_fast_on_a_wide_image() -> None:
     assert time.perf_counter() - t < 1.0
 
 
+def test_measure_text_height_matches_default_on_im2latex_look() -> None:
+    # The same glyph drawn at 2x then halved, like the processed renders: a sanity check that
+    # the measurement is the median of per-image estimates and is scale-proportional.
+    a = formula_image(40)
+    small = np.asarray(Image.fromarray(a).resize((a.shape[1] // 2, a.shape[0] // 2), Image.Resampling.LANCZOS))
+    m_big, m_small = images.measure_text_height([a, a, a]), images.measure_text_height([small])
+    assert m_big == pytest.approx(estimate_text_height(crop_to_content(a)))
+    assert m_small == pytest.approx(m_big / 2, rel=0.15)
+    with pytest.raises(ImageError):
+        images.measure_text_height([np.full((4, 4), 255, np.uint8)])
+
+
 def test_bucket_shape_and_pad_to() -> None:
     cfg = ImageConfig(bucket=16)
     assert bucket_shape(33, 100, cfg) == (48, 112)
