@@ -93,13 +93,13 @@ def test_read_im2latex(im2latex_root: Path) -> None:
 
 
 def test_read_im2latex_normalize(im2latex_root: Path) -> None:
-    from img2tex.tokenizer import normalize
-
+    normalize = pytest.importorskip("img2tex.tokenizer").normalize
     ds = read_im2latex(im2latex_root, "train", normalize=True)
     assert ds.formula(0) == normalize("a^2 + b^2")
 
 
 def test_read_im2latex_normalize_skips_bad_formulas(im2latex_root: Path) -> None:
+    pytest.importorskip("img2tex.tokenizer")
     (im2latex_root / "im2latex_formulas.lst").write_text("x^2\n\\frac{1\n")
     (im2latex_root / "im2latex_test.lst").write_text("0 aaa basic\n1 bbb basic\n")
     ds = read_im2latex(im2latex_root, "test", normalize=True)
