@@ -5,7 +5,7 @@ is pieced together from what is (im2latex validate formulas, the 1,000 train for
 sample, formulas written by people in documentation, raw hep-th arXiv formulas and `synth`), in one
 spelling (`tokenizer.normalize`), filtered as im2markup does (1..max_tokens tokens), deduplicated,
 and -- the point of most of this module -- with every test formula and every held-out validation
-formula removed in any spelling, because the hep-th source contains im2latex test formulas.
+formula removed in any spelling (`overlap_keys`), because the hep-th source contains im2latex test formulas.
 
 Output folder (rendered to images afterwards by `img2tex render`):
     train.lst / sources.tsv   one normalized formula per line / its source tag per line
@@ -68,23 +68,48 @@ class _Named:
 # ---------------------------------------------------------------------------------------------
 # Spelling keys: the three ways a formula is compared against the test and validation sets.
 
-def overlap_keys(formula: str) -> tuple[str, str, str]:
-    """Exact normalized form, form with whitespace removed, form with whitespace and braces removed.
+# Tokens that change a formula's spelling but hardly its image: dropped by the "loose" key.
+_LOOSE_DROP = frozenset(
+    "{ } $ ~ \\, \\; \\: \\! \\ \\quad \\qquad \\mathrm \\rm \\hbox \\mbox \\text \\textrm "
+    "\\operatorname \\operatorname* \\displaystyle \\textstyle \\scriptstyle \\scriptscriptstyle "
+    "\\nonumber \\limits \\big \\Big \\bigg \\Bigg \\bigl \\bigr \\Bigl \\Bigr \\biggl \\biggr "
+    "\\Biggl \\Biggr".split()
+)
 
-    Why three: the same formula reaches us in different spellings (``x_i`` vs ``x_{i}``,
-    ``{\\cal L}`` vs ``{ \\cal L }``); any match means a test formula would be trained on.
+
+def _loose_token(tok: str) -> str:
+    """`\\left(` -> `(`, `\\prime` -> `'`, spelling-only tokens -> ""."""
+    if tok in _LOOSE_DROP:
+        return ""
+    if tok == "\\prime":
+        return "'"
+    for side in ("\\left", "\\right"):
+        if tok.startswith(side) and not tok[len(side) : len(side) + 1].isalpha():
+            return tok[len(side) :]
+    return tok
+
+
+def overlap_keys(formula: str) -> tuple[str, str, str, str]:
+    """Four spellings of a formula used to find test formulas: exact; whitespace removed;
+    whitespace and braces removed; and "loose" (also without font/box/size/spacing commands,
+    `$`, `~`, with `\\prime` as `'` and trailing `.,;` dropped).
+
+    Why: the same formula reaches us in different spellings (``x_i`` vs ``{x_{i}}``,
+    ``\\hbox{for $r$}`` vs ``\\mathrm{for~r}``); any match means a test formula would be
+    trained on, and dropping a few near-duplicates of test formulas costs nothing.
     """
     nospace = "".join(formula.split())
-    return formula, nospace, nospace.replace("{", "").replace("}", "")
+    loose = "".join(_loose_token(t) for t in formula.split()).rstrip(".,;")
+    return formula, nospace, nospace.replace("{", "").replace("}", ""), loose
 
 
 class _KeySets:
     """The three key sets of a reference formula set."""
 
-    LEVELS = ("exact", "no_space", "no_space_no_brace")
+    LEVELS = ("exact", "no_space", "no_space_no_brace", "loose")
 
     def __init__(self, formulas: Iterable[str]) -> None:
-        self.sets: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        self.sets: tuple[set[str], ...] = tuple(set() for _ in self.LEVELS)
         for f in formulas:
             for s, k in zip(self.sets, overlap_keys(f)):
                 s.add(k)
@@ -92,13 +117,13 @@ class _KeySets:
     def match(self, formula: str) -> str | None:
         """The first level at which `formula` equals a reference formula, or None."""
         for level, s, k in zip(self.LEVELS, self.sets, overlap_keys(formula)):
-            if k in s:
+            if k and k in s:
                 return level
         return None
 
 
 def test_overlap(train_formulas: Iterable[str], test_formulas: Iterable[str]) -> int:
-    """Number of training formulas equal to a test formula in any of the three spellings."""
+    """Number of training formulas equal to a test formula in any of the `overlap_keys` spellings."""
     keys = _KeySets(test_formulas)
     return sum(1 for f in train_formulas if keys.match(f) is not None)
 

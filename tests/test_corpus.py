@@ -117,7 +117,11 @@ def test_missing_data_is_a_dataset_error(tmp_path: Path) -> None:
 
 
 def test_overlap_keys_three_spellings() -> None:
-    assert overlap_keys("{ x _ { i } } + y") == ("{ x _ { i } } + y", "{x_{i}}+y", "x_i+y")
+    assert overlap_keys("{ x _ { i } } + y") == ("{ x _ { i } } + y", "{x_{i}}+y", "x_i+y", "x_i+y")
+    assert overlap_keys("\\left( a ^ { \\prime } \\right) \\, .")[3] == "(a^')"
+    # normalizers disagree on text boxes: \\hbox{for $r$.} vs \\mathrm{for~r~.}
+    assert corpus.test_overlap(["\\hbox { f o r ~ $ r $ . }"], ["\\mathrm { f o r ~ r ~ . }"]) == 1
+    assert corpus.test_overlap(["\\, ."], ["\\quad ,"]) == 0  # an empty loose key matches nothing
     assert corpus.test_overlap(["x _ { i } + y"], ["{ x _ { i } } + y"]) == 1
     assert corpus.test_overlap(["x _ { i }  + y"], ["x _ { i } + y"]) == 1
     assert corpus.test_overlap(["x _ { j } + y"], ["x _ { i } + y"]) == 0
