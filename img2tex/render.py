@@ -1,0 +1,526 @@
+"""Render many LaTeX formulas to im2latex-style "processed" images, fast and safely.
+
+Why it is built this way (measured, see the project's rendering notes):
+- LaTeX start-up costs ~0.1 s, so one run per formula is ~13 formulas/s. Instead one `latex`
+  run typesets a whole batch, one page per formula (preview package), and one `dvipng -T tight`
+  call converts the batch: thousands of formulas/s on two cores.
+- A broken formula must not cost its neighbours: each formula is bracketed by `\\typeout`
+  markers carrying a per-run random nonce (so a formula cannot forge them); a formula is good
+  when both markers appear, no error line lies between them and exactly one page was shipped.
+  A runaway argument swallows the rest of the batch; those formulas are queued again.
+- Batches share TeX state and TeX can read/write files, so formulas using file, definition,
+  catcode or output primitives are refused *before* TeX sees them, and TeX runs with shell
+  escape off, paranoid file access and no font generation, in a private temp folder.
+- Output matches im2latex's processed look: render at 200 dpi, crop, pad 8 px, halve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from img2tex.errors import FormulaError, ImageError, RenderError
+from img2tex.fileio import atomic_write_bytes, atomic_write_text
+from img2tex.images import crop_to_content
+
+#: Called with the number of formulas just finished (rendered, skipped or failed).
+Progress = Callable[[int], None]
+
+APT_PACKAGES = "texlive-latex-base preview-latex-style dvipng"
+
+#: font name -> (preamble line, a file that must exist for the font to work)
+FONTS: dict[str, tuple[str, str]] = {
+    "cm": ("", "cmr10.tfm"),
+    "lmodern": ("\\usepackage{lmodern}", "rm-lmr10.tfm"),  # Debian: lmodern
+    "times": ("\\usepackage{mathptmx}", "ptmr7t.tfm"),  # Debian: texlive-fonts-recommended
+    "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm"),  # Debian: texlive-fonts-recommended
+}
+_FONT_PACKAGES = {"cm": "texlive-latex-base", "lmodern": "lmodern",
+                  "times": "texlive-fonts-recommended", "palatino": "texlive-fonts-recommended"}
+
+
+@dataclass
+class RenderConfig:
+    """How formulas become images. Defaults reproduce im2latex-100k's processed images."""
+
+    dpi: int = 200  # render resolution; the processed look is 200 dpi, cropped, padded, halved
+    font: str = "cm"  # one of FONTS
+    pad: int = 8  # white border (px at render resolution) added after cropping
+    downsample: int = 2  # integer shrink factor after padding (im2latex: 2)
+    batch_size: int = 500  # formulas per latex run
+    jobs: int = 0  # parallel latex processes; 0 = all cores
+    timeout_s: float = 120.0  # per latex/dvipng run; a hung batch is split and retried
+    write_packed: bool = False  # also write OUT/packed (see img2tex.packed)
+    # Seeded augmentation for training data; all off by default. Each draw depends only on
+    # (seed, image name), so the same image comes out whatever the batching or job count.
+    seed: int = 0
+    dpi_jitter: float = 0.0  # scale by a factor uniform in [1-j, 1+j] (as if dpi had varied)
+    extra_pad: int = 0  # up to this many more white px (final resolution) on each side
+    blur: float = 0.0  # Gaussian blur with sigma uniform in [0, blur]
+    noise: float = 0.0  # Gaussian pixel noise with std uniform in [0, noise] (grey levels)
+    jpeg_quality: int = 0  # 0 = off; else JPEG round trip at quality uniform in [q, 95]
+
+    def validate(self) -> None:
+        """Raise RenderError on settings that cannot work, before any work starts."""
+        if self.font not in FONTS:
+            raise RenderError(f"unknown font {self.font!r}; choose one of {', '.join(FONTS)}")
+        checks = [
+            (50 <= self.dpi <= 2000, "dpi must be in 50..2000"),
+            (0 <= self.pad <= 200, "pad must be in 0..200"),
+            (1 <= self.downsample <= 8, "downsample must be in 1..8"),
+            (1 <= self.batch_size <= 5000, "batch_size must be in 1..5000"),
+            (self.jobs >= 0, "jobs must be >= 0"),
+            (0.0 <= self.dpi_jitter < 0.9, "dpi_jitter must be in [0, 0.9)"),
+            (0 <= self.extra_pad <= 200, "extra_pad must be in 0..200"),
+            (0.0 <= self.blur <= 5.0, "blur must be in [0, 5]"),
+            (0.0 <= self.noise <= 128.0, "noise must be in [0, 128]"),
+            (self.jpeg_quality == 0 or 5 <= self.jpeg_quality <= 95, "jpeg_quality must be 0 or 5..95"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise RenderError(message)
+
+    def image_settings(self) -> dict[str, object]:
+        """The settings that change pixels: a rerun into the same folder must use the same."""
+        d = asdict(self)
+        for k in ("batch_size", "jobs", "timeout_s", "write_packed"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class RenderReport:
+    """What a render run did; saved as OUT/render_report.json."""
+
+    total: int = 0
+    rendered: int = 0  # newly rendered in this run
+    skipped_existing: int = 0  # already in OUT/images_processed (resumed run)
+    failed: list[dict[str, object]] = field(default_factory=list)  # {index, name, formula, reason}
+    latex_runs: int = 0
+    seconds: float = 0.0
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return self.rendered + self.skipped_existing
+
+    def to_dict(self) -> dict[str, object]:
+        return {"total": self.total, "ok": self.ok, "rendered": self.rendered,
+                "skipped_existing": self.skipped_existing, "failed_count": len(self.failed),
+                "latex_runs": self.latex_runs, "seconds": round(self.seconds, 3),
+                "settings": self.settings, "failed": self.failed}
+
+
+# ---------------------------------------------------------------------------------------------
+# Safety screen
+
+# Control words refused outright: file and terminal I/O, definitions and global state changes,
+# job control, output routine, loops, primitives that read files (pdfTeX \pdf...).
+_REFUSED_WORDS = frozenset("""
+input endinput include includeonly InputIfFileExists IfFileExists openin openout closein closeout
+read readline write immediate message typeout wlog errmessage errhelp show showthe showbox showlists
+showtokens showgroups showifs special shipout output def edef gdef xdef let futurelet global long
+outer protected catcode lccode uccode sfcode mathcode delcode chardef mathchardef countdef dimendef
+skipdef muskipdef toksdef font newcommand renewcommand providecommand DeclareRobustCommand
+DeclareMathOperator newenvironment renewenvironment newcounter setcounter addtocounter stepcounter
+newlength setlength newtoks newwrite newread newbox csname endcsname expandafter scantokens
+makeatletter makeatother documentclass usepackage RequirePackage begingroup endgroup batchmode
+nonstopmode scrollmode errorstopmode dump end stop loop repeat everypar everymath everydisplay
+everyhbox everyvbox everyjob everycr everyeof afterassignment aftergroup jobname endlinechar
+newlinechar escapechar primitive directlua
+""".split())
+_REFUSED_PREFIXES = ("pdf", "write", "open", "input", "include")
+_REFUSED_ENVS = frozenset({"document", "filecontents", "filecontents*", "preview", "verbatim",
+                           "verbatim*", "comment"})
+_CONTROL_WORD = re.compile(r"\\([A-Za-z@]+)")
+_ENV = re.compile(r"\\(?:begin|end)\s*\{([^{}]*)\}")
+
+
+def unsafe_reason(formula: str) -> str | None:
+    """Why `formula` must not reach TeX (None when it may).
+
+    The screen works on TeX's own view of control words, so `\\write18`, `\\immediate\\write`
+    and `\\input{...}` are caught however they are spaced; `^^` escapes (which can spell any
+    control word) and unescaped `$` (leaving math mode) are refused too.
+    """
+    if "^^" in formula:
+        return "refused: ^^ character escapes"
+    if re.search(r"(?<!\\)(?:\\\\)*\$", formula):
+        return "refused: unescaped $"
+    if "\x00" in formula or "\x1b" in formula:
+        return "refused: control characters"
+    for env in _ENV.findall(formula):
+        if env.strip() in _REFUSED_ENVS:
+            return f"refused: environment {env.strip()}"
+    for word in _CONTROL_WORD.findall(formula):
+        if "@" in word:
+            return f"refused: \\{word} (internal macro)"
+        if word in _REFUSED_WORDS or word.lower().startswith(_REFUSED_PREFIXES):
+            if word == "end":
+                continue  # \end{...} of an environment; \end alone is caught below
+            return f"refused: \\{word}"
+    if re.search(r"\\end(?![A-Za-z@])(?!\s*\{)", formula):
+        return "refused: \\end"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Tool checks and TeX environment
+
+
+def check_tools(font: str = "cm") -> None:
+    """Raise RenderError (one line, naming apt packages) when latex, dvipng or the font is missing."""
+    missing = [t for t in ("latex", "dvipng", "kpsewhich") if shutil.which(t) is None]
+    if missing:
+        raise RenderError(f"{', '.join(missing)} not found; install: apt-get install "
+                          f"--no-install-recommends {APT_PACKAGES}")
+    needed = ["preview.sty", "amsmath.sty", FONTS[font][1]] if font in FONTS else ["preview.sty"]
+    if font == "lmodern":
+        needed.append("lmodern.sty")
+    for f in needed:
+        if not _kpse_has(f):
+            pkg = "preview-latex-style" if f == "preview.sty" else _FONT_PACKAGES.get(font, APT_PACKAGES)
+            raise RenderError(f"TeX file {f} not found; install: apt-get install --no-install-recommends {pkg}")
+
+
+def font_available(font: str) -> bool:
+    """True when `font` can be rendered here (tests and the CLI use it to skip/refuse early)."""
+    try:
+        check_tools(font)
+    except RenderError:
+        return False
+    return True
+
+
+def _kpse_has(name: str) -> bool:
+    r = subprocess.run(["kpsewhich", name], capture_output=True, text=True, env=_tex_env(), check=False)
+    return r.returncode == 0 and bool(r.stdout.strip())
+
+
+def _tex_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "openin_any": "p", "openout_any": "p", "shell_escape": "f",
+        "max_print_line": "100000", "error_line": "254", "half_error_line": "238",
+        # Never run METAFONT for a missing font: it is slow and its failure is what we report.
+        "MKTEXTFM": "0", "MKTEXPK": "0", "MKTEXMF": "0", "MKTEXTEX": "0",
+    })
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch: latex + dvipng + post-processing (runs in a worker thread: the heavy parts are the
+# latex/dvipng processes and Pillow/numpy calls, which release the GIL; threads also avoid the
+# __main__-guard trap of spawned processes for library users)
+
+
+@dataclass
+class _Job:
+    indices: list[int]
+    names: list[str]
+    formulas: list[str]
+
+
+@dataclass
+class _JobResult:
+    done: list[int]  # indices rendered
+    failed: list[tuple[int, str]]  # (index, reason)
+    requeue: list[int]  # indices whose turn never came (runaway argument earlier in the batch)
+    latex_runs: int = 1
+
+
+def _document(formulas: Sequence[str], preamble: str, nonce: str) -> str:
+    parts = ["\\documentclass[12pt]{article}",  # im2latex rendered at 12pt
+             "\\usepackage{amsmath,amssymb,bm}", preamble,
+             "\\usepackage[active,tightpage]{preview}", "\\pagestyle{empty}", "\\begin{document}"]
+    for k, f in enumerate(formulas):
+        body = re.sub(r"\n\s*\n", "\n", f.replace("\r", "\n")).strip("\n")
+        parts.append(f"\\typeout{{IMG2TEX-{nonce}-B {k}}}")
+        # Own lines around the formula so a trailing % comment cannot eat the closing brackets.
+        parts.append(f"\\begin{{preview}}\\mbox{{$\\displaystyle\n{body}\n$}}\\end{{preview}}")
+        parts.append(f"\\typeout{{IMG2TEX-{nonce}-E {k}}}")
+    parts.append("\\end{document}")
+    return "\n".join(parts) + "\n"
+
+
+def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, str], list[int]]:
+    """-> (formula k -> DVI page, k -> failure reason, ks never started)."""
+    pages: dict[int, int] = {}
+    failed: dict[int, str] = {}
+    page_re = re.compile(r"\[(\d+)\]")
+    marker = re.compile(rf"^IMG2TEX-{nonce}-([BE]) (\d+)$", re.M)
+    marks = list(marker.finditer(log))
+    begins = {int(m.group(2)): m for m in marks if m.group(1) == "B"}
+    ends = {int(m.group(2)): m for m in marks if m.group(1) == "E"}
+    started: set[int] = set()
+    for k in range(n):
+        b = begins.get(k)
+        if b is None:
+            continue
+        started.add(k)
+        e = ends.get(k)
+        stop = e.start() if e is not None else len(log)
+        chunk = log[b.end():stop]
+        shipped = [int(p) for p in page_re.findall(chunk)]
+        err = re.search(r"^! (.*)$", chunk, re.M)
+        if err:
+            failed[k] = "latex: " + err.group(1).strip()[:200]
+        elif e is None:
+            failed[k] = "latex: run ended inside this formula"
+        elif len(shipped) != 1:
+            failed[k] = f"latex: {len(shipped)} pages for one formula"
+        else:
+            pages[k] = shipped[0]
+    never = [k for k in range(n) if k not in started]
+    return pages, failed, never
+
+
+def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
+    """Typeset one batch and write its good images. Never raises for a bad formula."""
+    nonce = secrets.token_hex(6)
+    preamble = FONTS[cfg.font][0]
+    env = _tex_env()
+    with tempfile.TemporaryDirectory(prefix="img2tex-render-") as tmp:
+        tex = Path(tmp, "batch.tex")
+        tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
+        cmd = ["latex", "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
+        try:
+            subprocess.run(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=cfg.timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            if len(job.indices) == 1:
+                return _JobResult([], [(job.indices[0], "latex: timed out")], [])
+            return _JobResult([], [], list(job.indices))  # caller splits and retries
+        log_path = Path(tmp, "batch.log")
+        if not log_path.exists():
+            return _JobResult([], [(i, "latex: no log written") for i in job.indices], [])
+        log = log_path.read_text(encoding="latin-1")
+        pages, failed, never = _parse_log(log, len(job.indices), nonce)
+        done: list[int] = []
+        fails = [(job.indices[k], r) for k, r in failed.items()]
+        dvi = Path(tmp, "batch.dvi")
+        if pages and dvi.exists():
+            try:
+                subprocess.run(["dvipng", "-q", "-T", "tight", "-D", str(cfg.dpi), "-bg", "rgb 1 1 1",
+                                "-fg", "rgb 0 0 0", "-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(dvi)],
+                               cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=cfg.timeout_s, check=False)
+            except subprocess.TimeoutExpired:
+                pass  # pages without a PNG are reported below
+            for k, page in sorted(pages.items()):
+                png = Path(tmp, f"p{page:06d}.png")
+                idx = job.indices[k]
+                if not png.exists():
+                    fails.append((idx, "dvipng: no image for this page"))
+                    continue
+                img = postprocess(np.asarray(Image.open(png).convert("L")), cfg, job.names[k])
+                if img is None:
+                    fails.append((idx, "empty image"))
+                    continue
+                atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
+                done.append(idx)
+        else:
+            fails.extend((job.indices[k], "latex: no page written") for k in pages)
+        return _JobResult(done, fails, [job.indices[k] for k in never])
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixels
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """Grayscale PNG bytes of a uint8 array."""
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="L").save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def postprocess(raw: np.ndarray, cfg: RenderConfig, name: str = "") -> np.ndarray | None:
+    """dvipng page -> processed look: crop to ink, pad, shrink, then optional augmentation.
+
+    Returns None for a page without ink. Augmentation draws from a generator seeded by
+    (cfg.seed, name), so results do not depend on batching or process scheduling.
+    """
+    try:
+        a = crop_to_content(raw, level=255)
+    except ImageError:
+        return None
+    a = np.pad(a, cfg.pad, constant_values=255)
+    augment = cfg.dpi_jitter or cfg.extra_pad or cfg.blur or cfg.noise or cfg.jpeg_quality
+    rng = random.Random(f"{cfg.seed}:{name}") if augment else None
+    scale = 1.0 / cfg.downsample
+    if rng is not None and cfg.dpi_jitter:
+        scale *= rng.uniform(1 - cfg.dpi_jitter, 1 + cfg.dpi_jitter)
+    im = Image.fromarray(a, mode="L")
+    if scale != 1.0:
+        w, h = max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale))
+        im = im.resize((w, h), Image.Resampling.LANCZOS)
+    if rng is None:
+        return np.asarray(im)
+    if cfg.blur:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0, cfg.blur)))
+    out = np.asarray(im)
+    if cfg.extra_pad:
+        t, b, l, r = (rng.randint(0, cfg.extra_pad) for _ in range(4))
+        out = np.pad(out, ((t, b), (l, r)), constant_values=255)
+    if cfg.noise:
+        nrng = np.random.default_rng(rng.getrandbits(63))
+        sigma = rng.uniform(0, cfg.noise)
+        out = np.clip(out.astype(np.float32) + nrng.normal(0, sigma, out.shape), 0, 255).astype(np.uint8)
+    if cfg.jpeg_quality:
+        buf = io.BytesIO()
+        Image.fromarray(out, mode="L").save(buf, format="JPEG", quality=rng.randint(cfg.jpeg_quality, 95))
+        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    return np.ascontiguousarray(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def default_name(formula: str) -> str:
+    """Stable image name for a formula: the same formula gets the same file on every rerun."""
+    return hashlib.sha1(formula.encode("utf-8")).hexdigest()[:20]
+
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: RenderConfig | None = None,
+                    names: list[str] | None = None, split: str = "train",
+                    progress: Progress | None = None) -> RenderReport:
+    """Render `formulas` into the processed im2latex layout under `out_dir`.
+
+    Writes OUT/images_processed/<name>.png, OUT/formulas.norm.lst (line i = normalized label of
+    formula i; empty for a formula that was rejected), OUT/<split>_filter.lst ("name.png i" for each
+    rendered formula) and OUT/render_report.json; with cfg.write_packed also OUT/packed/.
+    Images already present are kept (a rerun resumes). Bad formulas are skipped and reported.
+    Raises RenderError when the tools are missing or the settings cannot work.
+    """
+    import time
+
+    from img2tex.tokenizer import normalize  # lazy: keeps `import img2tex.render` light
+
+    cfg = cfg or RenderConfig()
+    cfg.validate()
+    check_tools(cfg.font)
+    if names is None:
+        names = [default_name(f) for f in formulas]
+    if len(names) != len(formulas):
+        raise RenderError(f"{len(names)} names for {len(formulas)} formulas")
+    for n in names:
+        if not _NAME_OK.match(n):
+            raise RenderError(f"bad image name {n!r}: use letters, digits, '.', '_' or '-'")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", split):
+        raise RenderError(f"bad split name {split!r}")
+    out = Path(out_dir)
+    images = out / "images_processed"
+    images.mkdir(parents=True, exist_ok=True)
+    settings = cfg.image_settings()
+    report_path = out / "render_report.json"
+    if report_path.exists():
+        try:
+            previous = json.loads(report_path.read_text(encoding="utf-8")).get("settings")
+        except (OSError, ValueError, AttributeError):
+            previous = None
+        if previous is not None and previous != settings and any(images.iterdir()):
+            raise RenderError(f"{out} was rendered with other settings ({previous}); use a new folder")
+
+    t0 = time.perf_counter()
+    report = RenderReport(total=len(formulas), settings=settings)
+    labels: list[str] = [""] * len(formulas)
+    todo: list[int] = []
+    seen_names: dict[str, int] = {}
+    tick = progress or (lambda n: None)
+    for i, f in enumerate(formulas):
+        try:
+            labels[i] = normalize(f)
+        except FormulaError as e:
+            report.failed.append({"index": i, "name": names[i], "formula": f, "reason": f"normalize: {e}"})
+            tick(1)
+            continue
+        reason = unsafe_reason(f)
+        if reason is not None:
+            report.failed.append({"index": i, "name": names[i], "formula": f, "reason": reason})
+            tick(1)
+            continue
+        if (images / f"{names[i]}.png").exists():
+            report.skipped_existing += 1
+            tick(1)
+        elif names[i] in seen_names:
+            pass  # a duplicate name is rendered once; it is resolved after the run
+        else:
+            seen_names[names[i]] = i
+            todo.append(i)
+
+    failed_idx: dict[int, str] = {}
+    jobs = cfg.jobs or os.cpu_count() or 1
+    queue = [todo[k:k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
+    # Small inputs: use smaller batches so every core gets work.
+    if todo and len(queue) < jobs:
+        size = max(1, -(-len(todo) // jobs))
+        queue = [todo[k:k + size] for k in range(0, len(todo), size)]
+    done_set: set[int] = set()
+
+    def make_job(idx: list[int]) -> _Job:
+        return _Job(idx, [names[i] for i in idx], [formulas[i] for i in idx])
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running: dict[Future[_JobResult], list[int]] = {}
+        while queue or running:
+            while queue and len(running) < jobs * 2:
+                idx = queue.pop(0)
+                running[pool.submit(_render_job, make_job(idx), str(images), cfg)] = idx
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                idx = running.pop(fut)
+                res = fut.result()
+                report.latex_runs += res.latex_runs
+                done_set.update(res.done)
+                for i, why in res.failed:
+                    failed_idx[i] = why
+                tick(len(res.done) + len(res.failed))
+                if res.requeue:
+                    if not res.done and not res.failed and len(res.requeue) == len(idx) > 1:
+                        half = len(idx) // 2  # a timed-out batch: split it
+                        queue[:0] = [idx[:half], idx[half:]]
+                    else:
+                        queue.insert(0, res.requeue)
+
+    for i in sorted(failed_idx):
+        report.failed.append({"index": i, "name": names[i], "formula": formulas[i], "reason": failed_idx[i]})
+    report.failed.sort(key=lambda d: int(d["index"]))  # type: ignore[call-overload]
+    report.rendered = len(done_set)
+    bad = {int(d["index"]) for d in report.failed}  # type: ignore[call-overload]
+    rendered_lines: list[str] = []
+    for i in range(len(formulas)):
+        if i in bad:
+            continue
+        if (images / f"{names[i]}.png").exists():
+            rendered_lines.append(f"{names[i]}.png {i}")
+            if i not in done_set and seen_names.get(names[i], i) != i:
+                tick(1)  # duplicate name resolved
+    atomic_write_text(out / "formulas.norm.lst", "".join(lab + "\n" for lab in labels))
+    atomic_write_text(out / f"{split}_filter.lst", "".join(line + "\n" for line in rendered_lines))
+    if cfg.write_packed:
+        from img2tex.packed import pack_processed
+
+        pack_processed(out, out / "packed", split=split)
+    report.seconds = time.perf_counter() - t0
+    atomic_write_text(report_path, json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    return report

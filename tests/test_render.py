@@ -1,0 +1,177 @@
+"""Tests for img2tex.render: batches with broken and hostile formulas, resuming, fonts, safety."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2tex import render
+from img2tex.errors import RenderError
+from img2tex.render import RenderConfig, render_formulas, unsafe_reason
+
+pytestmark = pytest.mark.skipif(shutil.which("latex") is None or shutil.which("dvipng") is None,
+                                reason="latex/dvipng not installed")
+
+GOOD = [r"a^2+b^2=c^2", r"\frac{1}{2}\sqrt{x}", r"\sum_{i=1}^{n} i", r"\alpha+\beta"]
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _loose_normalize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let formulas through that the real normalizer rejects, so TeX itself sees them."""
+    import img2tex.tokenizer
+
+    monkeypatch.setattr(img2tex.tokenizer, "normalize", lambda s: " ".join(s.split()))
+
+
+def test_renders_processed_layout(tmp_path: Path) -> None:
+    rep = render_formulas(GOOD, tmp_path, RenderConfig(jobs=2), split="validate")
+    assert rep.rendered == 4 and not rep.failed
+    from img2tex.tokenizer import normalize
+
+    assert _lines(tmp_path / "formulas.norm.lst") == [normalize(f) for f in GOOD]
+    rows = [line.split() for line in _lines(tmp_path / "validate_filter.lst")]
+    assert [int(i) for _, i in rows] == [0, 1, 2, 3]
+    for file, _ in rows:
+        im = Image.open(tmp_path / "images_processed" / file)
+        a = np.asarray(im)
+        assert im.mode == "L" and a.min() < 64 and a.max() == 255
+        assert (a[0, :] == 255).all() and (a[:, -1] == 255).all()  # 8 px pad halved: white border
+    report = json.loads((tmp_path / "render_report.json").read_text())
+    assert report["ok"] == 4 and report["failed_count"] == 0
+
+
+def test_processed_look_size(tmp_path: Path) -> None:
+    # one line of text at 12pt/200dpi, halved: roughly 20-30 px high
+    render_formulas(["x+y"], tmp_path, RenderConfig(jobs=1), names=["xy"])
+    h, w = np.asarray(Image.open(tmp_path / "images_processed" / "xy.png")).shape
+    assert 15 <= h <= 35 and w > h
+
+
+def test_broken_formulas_do_not_cost_neighbours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _loose_normalize(monkeypatch)
+    formulas = [GOOD[0], r"\frac{a}{b", GOOD[1], r"\undefinedmacro x", GOOD[2], GOOD[3]]
+    rep = render_formulas(formulas, tmp_path, RenderConfig(jobs=1, batch_size=100))
+    bad = {d["index"]: d["reason"] for d in rep.failed}
+    assert set(bad) == {1, 3}
+    assert "Undefined control sequence" in str(bad[3])
+    assert rep.latex_runs >= 2  # the runaway \frac swallowed the rest, which was queued again
+    assert [int(line.split()[1]) for line in _lines(tmp_path / "train_filter.lst")] == [0, 2, 4, 5]
+
+
+def test_normalize_rejects_are_reported(tmp_path: Path) -> None:
+    rep = render_formulas([GOOD[0], r"\frac{a}{b"], tmp_path, RenderConfig(jobs=1))
+    assert [d["index"] for d in rep.failed] == [1]
+    assert str(rep.failed[0]["reason"]).startswith("normalize")
+    assert _lines(tmp_path / "formulas.norm.lst")[1] == ""
+
+
+HOSTILE = [
+    r"\input{/etc/passwd}",
+    r"\write18{touch HOSTILE_TOUCHED}",
+    r"\immediate\openout3=HOSTILE_OPENOUT \immediate\write3{x}",
+    r"\immediate \write 18 {touch HOSTILE_TOUCHED}",
+    r"\def\x{y}\x",
+    r"\catcode`\|=0 |input /etc/passwd",
+    r"\csname input\endcsname /etc/passwd",
+    r"x \end{document}",
+    r"\^^69nput /etc/passwd",
+    r"\pdffiledump length 10 {/etc/passwd}",
+    r"\special{ps: foo}",
+    r"\read16 to \x",
+]
+
+
+@pytest.mark.parametrize("formula", HOSTILE)
+def test_screen_refuses_hostile(formula: str) -> None:
+    assert unsafe_reason(formula) is not None
+
+
+@pytest.mark.parametrize("formula", [r"a \% b", r"\$ 5", r"\# x", r"\begin{array}{cc} a & b \end{array}",
+                                     r"\left( x \right)", r"\overline{x}", r"\endline"[:0] + r"x^{2}"])
+def test_screen_allows_normal(formula: str) -> None:
+    assert unsafe_reason(formula) is None
+
+
+def test_hostile_batch_is_harmless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _loose_normalize(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    formulas = [GOOD[0], *HOSTILE, GOOD[1]]
+    rep = render_formulas(formulas, tmp_path / "out", RenderConfig(jobs=1))
+    assert {d["index"] for d in rep.failed} == set(range(1, len(HOSTILE) + 1))
+    assert rep.rendered == 2
+    assert not list(tmp_path.rglob("HOSTILE_*")) and not Path("/tmp/HOSTILE_TOUCHED").exists()
+
+
+def test_tex_itself_is_locked_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even with the screen switched off, TeX cannot run commands, write or read outside its folder."""
+    _loose_normalize(monkeypatch)
+    monkeypatch.setattr(render, "unsafe_reason", lambda f: None)
+    target = tmp_path / "written.tex"
+    touched = tmp_path / "touched"
+    secret = tmp_path / "secret.tex"
+    secret.write_text("\\typeout{SECRETWORD}")
+    formulas = ["x", rf"\immediate\write18{{touch {touched}}} y",
+                rf"\immediate\openout5={target} \immediate\write5{{hi}}\immediate\closeout5 y",
+                rf"\input{{{secret}}}", "z"]
+    rep = render_formulas(formulas, tmp_path / "out", RenderConfig(jobs=1))
+    assert not touched.exists() and not target.exists()
+    bad = {d["index"]: str(d["reason"]) for d in rep.failed}
+    assert 2 in bad and 3 in bad and "not found" in bad[3]
+    assert 0 not in bad and 4 not in bad  # neighbours still rendered
+
+
+def test_resume_skips_existing(tmp_path: Path) -> None:
+    cfg = RenderConfig(jobs=1)
+    render_formulas(GOOD[:2], tmp_path, cfg)
+    first = sorted((tmp_path / "images_processed").iterdir())
+    stamp = {p.name: p.stat().st_mtime_ns for p in first}
+    rep = render_formulas(GOOD, tmp_path, cfg)
+    assert rep.skipped_existing == 2 and rep.rendered == 2
+    assert all(p.stat().st_mtime_ns == stamp[p.name] for p in first)
+    assert len(_lines(tmp_path / "train_filter.lst")) == 4
+    with pytest.raises(RenderError, match="other settings"):
+        render_formulas(GOOD, tmp_path, RenderConfig(jobs=1, dpi=300))
+
+
+def test_augmentation_is_seeded(tmp_path: Path) -> None:
+    aug = RenderConfig(jobs=1, dpi_jitter=0.2, extra_pad=5, blur=1.0, noise=10, jpeg_quality=50, seed=3)
+    render_formulas(GOOD[:2], tmp_path / "a", aug)
+    render_formulas(GOOD[:2], tmp_path / "b", RenderConfig(**{**aug.__dict__, "batch_size": 1}))
+    render_formulas(GOOD[:2], tmp_path / "c", RenderConfig(jobs=1))
+    for p in (tmp_path / "a" / "images_processed").iterdir():
+        a = np.asarray(Image.open(p))
+        assert np.array_equal(a, np.asarray(Image.open(tmp_path / "b" / "images_processed" / p.name)))
+        assert not np.array_equal(a.shape, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)).shape) \
+            or not np.array_equal(a, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)))
+
+
+def test_bad_settings_and_missing_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RenderError, match="unknown font"):
+        render_formulas(GOOD, tmp_path, RenderConfig(font="comic"))
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    with pytest.raises(RenderError, match="texlive-latex-base preview-latex-style dvipng"):
+        render_formulas(GOOD, tmp_path, RenderConfig())
+
+
+@pytest.mark.parametrize("font", ["lmodern", "times", "palatino"])
+def test_other_fonts(tmp_path: Path, font: str) -> None:
+    if not render.font_available(font):
+        pytest.skip(f"font {font} not installed")
+    rep = render_formulas(GOOD[:2], tmp_path, RenderConfig(font=font, jobs=1))
+    assert rep.rendered == 2
+
+
+def test_write_packed_option(tmp_path: Path) -> None:
+    from img2tex.packed import PackedDataset
+
+    render_formulas(GOOD, tmp_path, RenderConfig(jobs=2, write_packed=True))
+    ds = PackedDataset(tmp_path / "packed")
+    assert len(ds) == 4 and ds.shape(0) == ds.image(0).shape
