@@ -1,0 +1,94 @@
+"""Tests for img2tex.packed: round trips, shapes without decoding, corrupt folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2tex.errors import DatasetError
+from img2tex.packed import PackedDataset, is_packed, pack_processed, quantize, write_packed
+
+
+def _images(n: int = 5) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(n):
+        a = np.full((10 + k, 20 + 3 * k), 255, np.uint8)
+        a[2:-2, 3:-3] = rng.integers(0, 256, (a.shape[0] - 4, a.shape[1] - 6))
+        out.append(a)
+    return out
+
+
+def test_lossless_round_trip(tmp_path: Path) -> None:
+    imgs = _images()
+    items = [(f"n{k}", a, f"x _ {{ {k} }}") for k, a in enumerate(imgs)]
+    assert write_packed(tmp_path, items, levels=256) == 5
+    assert is_packed(tmp_path) and not is_packed(tmp_path / "nope")
+    ds = PackedDataset(tmp_path)
+    assert len(ds) == 5
+    for k, a in enumerate(imgs):
+        assert ds.name(k) == f"n{k}" and ds.formula(k) == f"x _ {{ {k} }}"
+        assert ds.shape(k) == a.shape
+        assert np.array_equal(ds.image(k), a)
+    assert ds.shapes().tolist() == [list(a.shape) for a in imgs]
+    with pytest.raises(IndexError):
+        ds.image(5)
+
+
+def test_quantized_round_trip_is_idempotent(tmp_path: Path) -> None:
+    imgs = _images()
+    q = [quantize(a, 4) for a in imgs]
+    assert set(np.unique(np.concatenate([x.ravel() for x in q]))) <= {0, 85, 170, 255}
+    write_packed(tmp_path / "a", [(f"n{k}", a, "x") for k, a in enumerate(imgs)], levels=4)
+    write_packed(tmp_path / "b", [(f"n{k}", a, "x") for k, a in enumerate(q)], levels=4)
+    a, b = PackedDataset(tmp_path / "a"), PackedDataset(tmp_path / "b")
+    for k in range(len(imgs)):
+        assert np.array_equal(a.image(k), q[k]) and np.array_equal(b.image(k), q[k])
+
+
+def test_pack_processed_folder(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "images_processed").mkdir(parents=True)
+    imgs = [quantize(a, 4) for a in _images(3)]
+    for k, a in enumerate(imgs):
+        Image.fromarray(a, mode="L").save(src / "images_processed" / f"i{k}.png")
+    (src / "formulas.norm.lst").write_text("a\nb\nc\n")
+    (src / "train_filter.lst").write_text("i0.png 0\ni2.png 2\n")
+    assert pack_processed(src, tmp_path / "p", split="train") == 2
+    ds = PackedDataset(tmp_path / "p")
+    assert [ds.name(0), ds.name(1)] == ["i0", "i2"] and [ds.formula(0), ds.formula(1)] == ["a", "c"]
+    assert np.array_equal(ds.image(1), imgs[2])
+
+
+def test_bad_items_refused(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError):
+        write_packed(tmp_path, [("a", np.zeros((2, 2, 3), np.uint8), "x")])
+    with pytest.raises(DatasetError, match="line break"):
+        write_packed(tmp_path, [("a", np.zeros((2, 2), np.uint8), "x\ny")])
+
+
+def test_corrupt_and_missing(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not a packed dataset"):
+        PackedDataset(tmp_path)
+    write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
+    (tmp_path / "names.txt").write_text("only\n")
+    with pytest.raises(DatasetError, match="disagree"):
+        PackedDataset(tmp_path)
+    write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
+    blob = (tmp_path / "images.bin").read_bytes()
+    (tmp_path / "images.bin").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DatasetError, match="outside"):
+        PackedDataset(tmp_path)
+    write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
+    (tmp_path / "images.bin").write_bytes(b"\0" * len(blob))
+    with pytest.raises(DatasetError, match="corrupt"):
+        PackedDataset(tmp_path).image(0)
+    (tmp_path / "index.npy").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match="corrupt"):
+        PackedDataset(tmp_path)
+    (tmp_path / "index.npy").unlink()
+    with pytest.raises(DatasetError):
+        PackedDataset(tmp_path)
