@@ -205,8 +205,10 @@ def load_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, 
             opt_state.setdefault(int(pid), {})[name] = value
     for pid, scalars in meta["optimizer"]["scalars"].items():
         opt_state.setdefault(int(pid), {}).update(scalars)
+    # JSON turned tuples (Adam's betas) into lists; give them back their type.
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["optimizer"]["param_groups"]]
     try:
-        optimizer.load_state_dict({"state": opt_state, "param_groups": meta["optimizer"]["param_groups"]})
+        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     except (ValueError, KeyError) as exc:
         raise ModelError(f"{d}: optimizer state does not fit this model ({exc})") from None
     if restore_rng:

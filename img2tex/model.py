@@ -140,28 +140,33 @@ def positional_encoding_2d(height: int, width: int, dim: int, device: torch.devi
 
 
 class Encoder(nn.Module):
+    """Conv blocks; activations outside the image are zeroed after every conv, so an image's
+    features do not depend on how much padding its batch neighbours forced on it (a padded image
+    encodes exactly as it would alone, as with the convolution's own zero padding)."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        pools: list[tuple[int, int]] = []
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.pool_after: list[tuple[int, int] | None] = []
         cin = 1
         for cout, nconv, ph, pw in cfg.enc_blocks:
-            for _ in range(nconv):
-                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            for j in range(nconv):
+                self.convs.append(nn.Conv2d(cin, cout, 3, padding=1, bias=False))
+                self.norms.append(nn.BatchNorm2d(cout))
+                self.pool_after.append((ph, pw) if j == nconv - 1 and (ph, pw) != (1, 1) else None)
                 cin = cout
-            if (ph, pw) != (1, 1):
-                layers.append(nn.MaxPool2d((ph, pw), (ph, pw)))
-                pools.append((ph, pw))
-        self.cnn = nn.Sequential(*layers)
-        self.pools = pools
 
     def forward(self, images: Tensor, image_mask: Tensor) -> tuple[Tensor, Tensor]:
         """images (B, 1, H, W) float ink in [0, 1]; image_mask (B, H, W) bool -> (B, C, h, w), (B, h, w)."""
-        feats = self.cnn(images)
-        m = image_mask[:, None].float()
-        for ph, pw in self.pools:
-            m = F.max_pool2d(m, (ph, pw), (ph, pw))
-        return feats, m[:, 0] > 0.5
+        x = images
+        m = image_mask[:, None].to(images.dtype)
+        for conv, norm, pool in zip(self.convs, self.norms, self.pool_after):
+            x = F.relu(norm(conv(x))) * m
+            if pool is not None:
+                x = F.max_pool2d(x, pool, pool)
+                m = F.max_pool2d(m, pool, pool)
+        return x, m[:, 0] > 0.5
 
 
 class Img2TexModel(nn.Module):
