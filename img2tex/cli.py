@@ -1,0 +1,215 @@
+"""The `img2tex` command line: parse arguments, call the library, report.
+
+Results go to stdout, messages and progress to stderr. Exit codes: 0 success, 1 an error
+(reported as one line), 2 bad usage, 3 some inputs failed while the rest were done,
+130 interrupted. Heavy modules (torch) are imported inside the commands that need them, so
+`--help` and light commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from img2tex import __version__
+from img2tex.errors import Img2TexError
+from img2tex.progress import progress_bar, stderr_console
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="img2tex",
+    help="Read an image of a mathematical formula and write the LaTeX that typesets it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = stderr_console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"img2tex {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Read an image of a mathematical formula and write the LaTeX that typesets it.
+
+    [bold]Examples[/bold]
+
+      img2tex predict formula.png
+
+      img2tex predict scans/ --out tex/          (one .tex per image)
+
+      find . -name '*.png' | img2tex predict - --json
+    """
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------- render
+@app.command()
+def render(
+    formulas: Annotated[Path, typer.Argument(help="Formula list: one LaTeX formula per line (split on \\n only).")],
+    out_dir: Annotated[Path, typer.Argument(help="Output folder (processed im2latex layout).")],
+    split: Annotated[str, typer.Option(help="Split name for OUT/<split>_filter.lst.")] = "train",
+    dpi: Annotated[int, typer.Option(help="Render resolution before the 2x downsampling.")] = 200,
+    font: Annotated[str, typer.Option(help="Font family: cm, lmodern, times, palatino (the last need TeX font packages).")] = "cm",
+    jobs: Annotated[int, typer.Option(help="Parallel latex processes (0 = all cores).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Formulas per latex run.")] = 500,
+    packed: Annotated[bool, typer.Option("--packed/--no-packed", help="Also write OUT/packed, the compact form the trainer reads fastest.")] = False,
+    names_file: Annotated[Optional[Path], typer.Option("--names", help="File of image names, one per formula line (default: a hash of the formula).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the augmentation draws.")] = 0,
+    dpi_jitter: Annotated[float, typer.Option(help="Augment: scale each image by a factor in [1-j, 1+j].")] = 0.0,
+    extra_pad: Annotated[int, typer.Option(help="Augment: up to this many extra white pixels per side.")] = 0,
+    blur: Annotated[float, typer.Option(help="Augment: Gaussian blur, sigma up to this.")] = 0.0,
+    noise: Annotated[float, typer.Option(help="Augment: pixel noise, std up to this (grey levels).")] = 0.0,
+    jpeg_quality: Annotated[int, typer.Option(help="Augment: JPEG round trip at quality >= this (0 = off).")] = 0,
+) -> None:
+    """Render a formula list to images with LaTeX, as im2latex-100k's processed images look.
+
+    Many formulas go through one `latex` run, all cores are used, images already in OUT_DIR are
+    kept (a rerun resumes), and a formula that does not compile is skipped and listed in
+    OUT/render_report.json. Formulas that read or write files or run commands are refused.
+    Needs Debian's texlive-latex-base, preview-latex-style and dvipng.
+
+    [bold]Examples[/bold]
+
+      img2tex render formulas.lst data/train --split train --packed
+
+      img2tex render test.lst data/test-jpeg --split test --jpeg-quality 60
+    """
+    from img2tex.datasets import read_lines
+    from img2tex.render import RenderConfig, render_formulas
+
+    lines = read_lines(formulas)
+    if not lines:
+        raise _fail(f"{formulas}: no formulas")
+    names = read_lines(names_file) if names_file else None
+    cfg = RenderConfig(dpi=dpi, font=font, jobs=jobs, batch_size=batch_size, write_packed=packed, seed=seed,
+                       dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise, jpeg_quality=jpeg_quality)
+    with progress_bar("rendering", len(lines), console) as advance:
+        report = render_formulas(lines, out_dir, cfg, names=names, split=split, progress=advance)
+    console.print(
+        f"{report.ok} of {report.total} formulas rendered ({report.skipped_existing} already there), "
+        f"{len(report.failed)} failed, {report.seconds:.1f} s; report: {out_dir / 'render_report.json'}"
+    )
+    for failure in report.failed[:5]:
+        console.print(f"  failed #{failure['index']}: {failure['reason']}", highlight=False)
+    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "failed"}))
+    if report.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+# -------------------------------------------------------------------------------------- vocab
+@app.command()
+def vocab(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (any supported layout) or formula file.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the JSON dictionary.")] = Path("vocab.json"),
+    split: Annotated[str, typer.Option(help="Split whose tokens are counted.")] = "train",
+    min_count: Annotated[int, typer.Option(help="Tokens seen fewer times become <unk>.")] = 1,
+    val_split: Annotated[str, typer.Option(help="Split on which coverage is reported ('' to skip).")] = "validate",
+    normalize: Annotated[bool, typer.Option(help="Normalize raw formulas first (im2latex_formulas.lst is raw).")] = False,
+) -> None:
+    """Count tokens of a split and write the token dictionary (special tokens, stable ids, counts).
+
+    Prints size, coverage and unknown-token rate on the validation split.
+
+    [bold]Examples[/bold]
+
+      img2tex vocab data/im2latex-100k --split train --min-count 2 -o vocab.json
+
+      img2tex vocab corpus/train.lst -o vocab.json --val-split ''
+    """
+    from rich.table import Table
+
+    from img2tex.datasets import formulas_of
+    from img2tex.tokenizer import tokenize
+    from img2tex.vocab import build_vocab, coverage
+
+    train_formulas = formulas_of(data, split, normalize=normalize)
+    if not train_formulas:
+        raise _fail(f"{data}: no formulas in split {split!r}")
+    voc = build_vocab((tokenize(f) for f in train_formulas), min_count=min_count)
+    voc.save(out)
+    table = Table(title=f"vocabulary {out}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("formulas counted", f"{len(train_formulas):,}")
+    table.add_row("tokens (with 4 specials)", f"{len(voc):,}")
+    summary = {"size": len(voc), "formulas": len(train_formulas)}
+    if val_split:
+        cov = coverage(voc, (tokenize(f) for f in formulas_of(data, val_split, normalize=normalize)))
+        table.add_row(f"{val_split}: token coverage", f"{cov['token_coverage']:.2%}")
+        table.add_row(f"{val_split}: unknown-token rate", f"{cov['unknown_rate']:.3%}")
+        table.add_row(f"{val_split}: formulas without unknowns", f"{cov['formula_coverage']:.2%}")
+        summary.update({k: cov[k] for k in ("token_coverage", "unknown_rate", "formula_coverage")})
+    console.print(table)
+    typer.echo(json.dumps(summary))
+
+
+# ------------------------------------------------------------------------------------- corpus
+@app.command()
+def corpus(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for train.lst, val.lst, test.lst and the report.")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="The shared data folder (default: ../shared/data beside the checkout).")] = None,
+    n_synthetic: Annotated[int, typer.Option(help="How many synthetic formulas to add.")] = 60_000,
+    hepth: Annotated[bool, typer.Option("--hepth/--no-hepth", help="Use the hep-th formulas.")] = True,
+    formula_corpus: Annotated[bool, typer.Option("--formula-corpus/--no-formula-corpus", help="Use the documentation formula corpus.")] = True,
+    val_holdout: Annotated[int, typer.Option(help="im2latex validate formulas kept out for model selection.")] = 1_000,
+    seed: Annotated[int, typer.Option(help="Seed of the hold-out and the generator.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Longer formulas are dropped (im2markup: 150).")] = 150,
+) -> None:
+    """Assemble the training formula set (the recipe of the default model), reproducibly.
+
+    Normalizes, filters and deduplicates im2latex validate formulas (less a held-out 1,000), the
+    sample's train formulas, the formula corpus, the hep-th formulas and synthetic ones, and
+    removes every formula that matches a test or held-out formula in any spelling.
+
+    [bold]Example[/bold]
+
+      img2tex corpus work/corpus && img2tex render work/corpus/train.lst work/train --packed
+    """
+    from img2tex.corpus import CorpusConfig, build_corpus
+
+    cfg = CorpusConfig(n_synthetic=n_synthetic, val_holdout=val_holdout, seed=seed, max_tokens=max_tokens,
+                       use_hepth=hepth, use_formula_corpus=formula_corpus)
+    if data_dir is not None:
+        cfg.data_dir = data_dir
+    with progress_bar("assembling", None, console) as advance:
+        report = build_corpus(cfg, out_dir, progress=advance)
+    console.print(f"corpus written to {out_dir}; counts per source in {out_dir / 'corpus_report.json'}")
+    typer.echo(json.dumps(report))
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors instead of tracebacks."""
+    try:
+        app()
+    except Img2TexError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        console.print("interrupted", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()
