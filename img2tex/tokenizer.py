@@ -22,7 +22,7 @@ import re
 
 from img2tex.errors import FormulaError
 
-__all__ = ["tokenize", "normalize", "CONTROL_SPACE"]
+__all__ = ["tokenize", "normalize", "to_latex", "CONTROL_SPACE"]
 
 CONTROL_SPACE = "\\"
 """The token for a control space ``\\ `` (see the module docstring for why it has no space)."""
@@ -536,4 +536,44 @@ def normalize(raw: str) -> str:
     out = parser.sequence(frozenset())
     if parser.peek() is not None:  # pragma: no cover - sequence() stops only at its stops
         raise parser.error(f"unexpected {parser.peek()!r}")
+    return " ".join(out)
+
+
+# Macros whose brace argument is a TeX dimension ("-.15cm"): spaces inside it end the number.
+_DIMENSION_ARGS = frozenset(r"\hspace \vspace \kern \mkern \rule \raisebox \vskip \hskip".split())
+
+
+def to_latex(formula: str) -> str:
+    """LaTeX that typesets a token-form formula as meant: dimensions are written unspaced.
+
+    The token form spells ``\\hspace{-.15cm}`` as ``\\hspace { - . 1 5 c m }``, which TeX
+    reads as ``-.1`` followed by an illegal unit (and an alignment row end ``\\\\ [ 4 m m ]``
+    can even loop). Everything else is the tokens joined by single spaces. Use this on
+    model output and before rendering a normalized formula.
+    """
+    toks = tokenize(formula)
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        out.append(tok)
+        i += 1
+        dimension_next = tok in _DIMENSION_ARGS or tok == "\\\\"
+        opens = ("[",) if tok == "\\\\" else ("{", "[")
+        while dimension_next and i < len(toks) and toks[i] in opens:
+            close = "}" if toks[i] == "{" else "]"
+            depth, j = 0, i
+            while j < len(toks):
+                depth += toks[j] == toks[i]
+                depth -= toks[j] == close
+                if depth == 0:
+                    break
+                j += 1
+            inner = toks[i : j + 1]
+            if any(t.startswith("\\") and t[1:].isalpha() for t in inner[:-1]) and tok != r"\raisebox":
+                break  # not a plain dimension (e.g. \hspace{\fill}): leave it spaced
+            out[-1] += "".join(inner)
+            i = j + 1
+            if tok in ("\\\\", r"\raisebox"):
+                break
     return " ".join(out)

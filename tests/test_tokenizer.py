@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from img2tex.errors import FormulaError
-from img2tex.tokenizer import normalize, tokenize
+from img2tex.tokenizer import normalize, to_latex, tokenize
 
 DATA = Path("/work/shared/data/im2latex-100k")
 TSV = DATA / "formulas" / "val_test_normalized_by_idx.tsv"
@@ -140,3 +140,19 @@ def test_normalize_rejects_unparsable_input(bad, message):
         normalize(bad)
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "tokens, latex",
+    [
+        (r"a \hspace { - . 1 5 c m } b", r"a \hspace{-.15cm} b"),
+        (r"{ a } \\ [ 4 m m ] { b } \\ { c }", r"{ a } \\[4mm] { b } \\ { c }"),
+        (r"\rule [ - 1 p t ] { 1 c m } { 0 . 4 p t }", r"\rule[-1pt]{1cm}{0.4pt}"),
+        (r"\raisebox { 1 p t } { x y }", r"\raisebox{1pt} { x y }"),
+        (r"\hspace { \fill } a", r"\hspace { \fill } a"),
+        (r"\frac { a } { b }", r"\frac { a } { b }"),
+    ],
+)
+def test_to_latex_writes_dimensions_unspaced(tokens, latex):
+    assert to_latex(tokens) == latex
+    assert tokenize(to_latex(tokens)) == tokenize(tokens)
