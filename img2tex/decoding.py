@@ -85,7 +85,8 @@ def beam_search(
     model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig, bos: int, eos: int
 ) -> list[Hypothesis]:
     """Beam search over a batch: B*K hypotheses advance together; finished ones are set aside
-    with their length-normalised score; an image is done when K hypotheses have finished."""
+    with their length-normalised score; an image is done when K hypotheses have finished and the
+    best finished one scores at least as well as the best live one."""
     k = cfg.beam
     if k <= 1:
         return greedy(model, images, mask, cfg, bos, eos)
@@ -120,9 +121,12 @@ def beam_search(
                     break
                 row = i * k + beam_l[i][j]
                 if tok_l[i][j] == eos:
-                    if seqs_rows is None:
-                        seqs_rows = seqs.tolist()
-                    finished[i].append(Hypothesis(seqs_rows[row], s / (t + 1) ** cfg.length_alpha, True))
+                    # Only an EOS ranked among the K best counts (as in HF transformers); lower
+                    # ones would fill the finished list with junk before the good beams end.
+                    if j < k:
+                        if seqs_rows is None:
+                            seqs_rows = seqs.tolist()
+                        finished[i].append(Hypothesis(seqs_rows[row], s / (t + 1) ** cfg.length_alpha, True))
                     continue
                 new_scores[i, slot] = s
                 src[i, slot] = row
@@ -130,8 +134,11 @@ def beam_search(
                 slot += 1
                 if slot == k:
                     break
-            # Stop an image once K hypotheses have finished (OpenNMT's rule, simple and bounded).
-            if len(finished[i]) >= k or slot == 0:
+            # Stop an image once K hypotheses have finished and the best of them beats the best
+            # live beam's current normalised score (live scores only fall as they grow longer).
+            best_done = max((h.score for h in finished[i]), default=float("-inf"))
+            best_live = float(new_scores[i, 0]) / (t + 1) ** cfg.length_alpha if slot else float("-inf")
+            if slot == 0 or (len(finished[i]) >= k and best_done >= best_live):
                 img_done[i] = True
         flat_src = src.view(-1)
         seqs = torch.cat([seqs.index_select(0, flat_src), new_tok.view(-1, 1)], dim=1)

@@ -296,7 +296,7 @@ def train(
                     r.opt.step()
                     r.step += 1
                     r.position += 1
-                    lv = float(loss)
+                    lv = float(loss.detach())
                     win_loss += lv
                     win_n += 1
                     win_samples += batch.images.shape[0]

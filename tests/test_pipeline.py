@@ -28,7 +28,8 @@ class FakeSource:
     def image(self, i: int) -> np.ndarray:
         h, w = self.sizes[i]
         a = np.full((h, w), 255, np.uint8)
-        a[4 : h - 4, 4 : w - 4] = 0
+        a[h // 2, 4 : w - 4] = 0  # thin strokes: mostly background, like a formula
+        a[4 : h - 4, 4 + i % (w - 8)] = 0
         return a
 
 

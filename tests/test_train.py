@@ -1,0 +1,113 @@
+import json
+import shutil
+
+import pytest
+
+from img2tex.evaluate import evaluate
+from img2tex.model import ModelConfig
+from img2tex.predict import predict
+from img2tex.train import TrainConfig, draw_loss_curve, lr_at, train
+from tests.test_pipeline import FakeSource
+
+FORMULAS = [
+    "x ^ { 2 }", "a + b", "\\frac { 1 } { 2 }", "\\alpha \\beta", "y = m x + c", "\\sqrt { x }",
+    "e ^ { i \\pi }", "\\sum _ { i } a _ { i }", "f ( x )", "a _ { n + 1 }", "\\int _ { 0 } ^ { 1 } d x",
+    "x \\leq y", "\\gamma", "1 2 3", "( a + b ) ^ { 2 }", "\\log n",
+]
+
+
+def tiny_cfg(dropout: float = 0.0) -> ModelConfig:
+    return ModelConfig(enc_blocks=[(16, 1, 2, 2), (32, 1, 2, 2), (64, 1, 2, 2)], emb_dim=32, hidden_dim=128,
+                       attn_dim=64, dropout=dropout)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    if shutil.which("latex") is None or shutil.which("dvipng") is None:
+        pytest.skip("latex/dvipng not installed: cannot render the training images")
+    from img2tex.datasets import open_split
+    from img2tex.render import RenderConfig, render_formulas
+
+    out = tmp_path_factory.mktemp("rendered")
+    report = render_formulas(FORMULAS, out, RenderConfig(jobs=1))
+    assert report.ok == len(FORMULAS), report.failed
+    return out, open_split(out, "train")
+
+
+def test_tiny_model_learns_and_decodes_exactly(rendered, tmp_path):
+    root, source = rendered
+    cfg = TrainConfig(batch_size=4, epochs=70, lr=5e-3, warmup_steps=5, log_every=10, val_size=16,
+                      checkpoint_every=10_000, device="cpu")
+    summary = train(source, source, tmp_path / "run", cfg, tiny_cfg(), progress=False)
+    assert summary["status"] == "done"
+    run = tmp_path / "run"
+    for f in ("config.json", "log.jsonl", "loss.png", "best/model.safetensors", "last/train_state.json"):
+        assert (run / f).exists(), f
+    for beam in (1, 3):
+        report = evaluate(run / "best", source, beam=beam, out_dir=tmp_path / f"eval{beam}", progress=False)
+        assert report["exact_match"] == 1.0, (beam, (tmp_path / f"eval{beam}" / "predictions.tsv").read_text())
+        assert report["bleu"] == pytest.approx(100.0)
+    # The same model through predict() on the image files (scale 1.0: renders are at the training look).
+    truth = {source.name(i): source.formula(i) for i in range(len(source))}
+    preds = list(predict([root / "images_processed"], model_dir=run / "best", beam=3, scale=1.0, device="cpu"))
+    assert len(preds) == len(FORMULAS)
+    assert all(p.latex == truth[p.path.stem] for p in preds), [(p.path.stem, p.latex) for p in preds]
+
+
+def _losses(run):
+    return {e["step"]: e["last_loss"] for e in map(json.loads, (run / "log.jsonl").read_text().splitlines())
+            if e["kind"] == "train"}
+
+
+def test_resume_gives_same_next_losses(tmp_path):
+    src = FakeSource(30)
+    cfg = dict(batch_size=4, epochs=2, lr=3e-3, warmup_steps=2, log_every=1, val_size=4, checkpoint_every=1000,
+               device="cpu", decode_max_len=5)
+    train(src, src, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(dropout=0.3), progress=False)
+    s = train(src, src, tmp_path / "b", TrainConfig(**cfg, max_steps=5), tiny_cfg(dropout=0.3), progress=False)
+    assert s["status"] == "stopped" and s["step"] == 5
+    s = train(src, src, tmp_path / "b", TrainConfig(**cfg), resume=True, progress=False)
+    assert s["status"] == "done" and s["step"] == 16
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert sorted(a) == sorted(b) == list(range(1, 17))
+    for step in range(6, 17):  # across the epoch boundary too
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+
+
+class Interrupting(FakeSource):
+    def __init__(self, n, after):
+        super().__init__(n)
+        self.calls, self.after = 0, after
+
+    def image(self, i):
+        self.calls += 1
+        if self.calls > self.after:
+            raise KeyboardInterrupt
+        return super().image(i)
+
+
+def test_ctrl_c_saves_checkpoint_and_resumes(tmp_path):
+    src = Interrupting(20, after=4 * 3 + 2)
+    cfg = TrainConfig(batch_size=4, epochs=1, log_every=1, val_size=0, checkpoint_every=1000, device="cpu")
+    s = train(src, None, tmp_path / "r", cfg, tiny_cfg(), progress=False)
+    assert s["status"] == "interrupted" and s["step"] == 3
+    state = json.loads((tmp_path / "r" / "last" / "train_state.json").read_text())["state"]
+    assert (state["step"], state["position"], state["epoch"]) == (3, 3, 0)
+    s = train(FakeSource(20), None, tmp_path / "r", resume=True, progress=False)
+    assert s["status"] == "done" and s["step"] == 5
+
+
+def test_resume_without_state_is_an_error(tmp_path):
+    from img2tex.errors import ModelError
+
+    with pytest.raises(ModelError, match="nothing to resume"):
+        train(FakeSource(4), None, tmp_path, resume=True, progress=False)
+
+
+def test_lr_schedule_and_curve():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=10)
+    assert lr_at(0, 100, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, 100, cfg) == pytest.approx(1e-3)
+    assert lr_at(100, 100, cfg) == pytest.approx(1e-5)
+    png = draw_loss_curve([(1, 3.0), (2, 2.0), (3, 1.5)], [(3, 1.7)])
+    assert png.startswith(b"\x89PNG")
