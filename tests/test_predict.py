@@ -1,0 +1,71 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2tex.errors import ModelError
+from img2tex.predict import Predictor, default_model_dir, find_images, predict
+from tests.test_evaluate import model_dir  # noqa: F401  (fixture)
+
+
+def write_png(path, i=0):
+    a = np.full((30, 60 + 10 * i), 255, np.uint8)
+    a[15, 5:50] = 0
+    a[5:25, 10 + i] = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path)
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = tmp_path / "imgs"
+    write_png(root / "a.png", 0)
+    write_png(root / "sub" / "b.jpg", 1)
+    write_png(root / "sub" / "c.PNG", 2)
+    (root / "notes.txt").write_text("not an image")
+    (root / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_find_images_recursive(images):
+    found = [rel.as_posix() for _, rel in find_images([images])]
+    assert found == ["a.png", "broken.png", "sub/b.jpg", "sub/c.PNG"]
+    assert find_images([images / "a.png"]) == [(images / "a.png", images.joinpath("a.png").relative_to(images))]
+
+
+def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_path):  # noqa: F811
+    out = tmp_path / "tex"
+    preds = list(predict([images, tmp_path / "missing.png"], model_dir=model_dir, beam=2, batch_size=2,
+                         out_dir=out, device="cpu", max_len=5))
+    assert [p.path.name for p in preds] == ["a.png", "broken.png", "b.jpg", "c.PNG", "missing.png"]
+    bad = {p.path.name: p.error for p in preds if not p.ok}
+    assert set(bad) == {"broken.png", "missing.png"} and all(bad.values())
+    for p in preds:
+        if p.ok:
+            assert p.tex_path.read_text() == p.latex + "\n" and p.score <= 0
+    assert (out / "sub" / "b.tex").exists() and (out / "a.tex").exists()
+
+
+def test_batched_equals_single(model_dir, images):  # noqa: F811
+    pr = Predictor(model_dir, device="cpu", beam=3, max_len=6, batch_size=8)
+    files = [images / "a.png", images / "sub" / "b.jpg", images / "sub" / "c.PNG"]
+    batched = [(p.latex, p.score) for p in pr.predict_paths(files)]
+    single = [pr.predict_arrays([pr.prepare(f)])[0] for f in files]
+    assert [b[0] for b in batched] == [s[0] for s in single]
+
+
+def test_default_model_dir_missing_or_present():
+    try:
+        d = default_model_dir()
+    except ModelError as exc:
+        assert "no default model shipped yet" in str(exc)
+    else:
+        assert (d / "config.json").is_file()
+
+
+def test_import_is_light():
+    code = "import sys, img2tex.predict; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
