@@ -251,8 +251,14 @@ class _Parser:
     def bare_script(self) -> list[str]:
         """A script with no base (at the start of a group): the dataset leaves it unbraced."""
         tok = self.next()
-        if tok == "'":
+        if tok == "'" and self.canonical:
             return ["'"]
+        if tok == "'":  # primes on an empty base: TeX's ' is ^{\prime}, and '' one ^{\prime\prime}
+            primes = [r"\prime"]
+            while self.peek() == "'":
+                self.pos += 1
+                primes.append(r"\prime")
+            return ["^", "{", *primes, "}"]
         if self.peek() in ("_", "^", None, "}", "&"):
             raise self.error(f"missing argument of {tok!r}")
         return [tok, *self.arg()]
@@ -524,6 +530,16 @@ def normalize(raw: str) -> str:
     As in the dataset, a formula that starts with '%' (a commented-out formula in the
     source) is read without that first '%'.
 
+    Deliberate differences from the dataset, which would change the typeset result: a
+    \\mbox/\\hbox inside a script, or holding anything but letters, digits and . ( ) / [ ],
+    stays a box (math spacing and script size would differ); \\\\[6pt] row gaps and empty
+    rows are kept; \\limits stays except after operators that have limits anyway; primes
+    stay primes. One known, small difference remains: in math mode TeX adds the italic
+    correction after the last letter of \\mathrm{...}, so a converted \\mbox{GeV} can be up to
+    1 px wider at 200 dpi (benchmarks/results/normalizer_pixels.md).
+
+    The result is token form; write it with `to_latex` before typesetting it.
+
     Raises FormulaError for unbalanced braces, \\left without \\right, \\begin without
     \\end, missing arguments and double scripts.
     """
@@ -539,6 +555,12 @@ def normalize(raw: str) -> str:
     return " ".join(out)
 
 
+# Macros whose brace argument is set in text mode, where a space is a space: "\\textrm { a n d }"
+# must be written "\\textrm{and}" ("~" stays a space).
+_TEXT_ARGS = frozenset(
+    r"\mbox \hbox \vbox \text \textrm \textbf \textit \textsf \texttt \textup \textnormal \textsl "
+    r"\textsc \emph \fbox \makebox \framebox".split()
+)
 # Macros whose brace argument is a TeX dimension ("-.15cm"): spaces inside it end the number.
 _DIMENSION_ARGS = frozenset(r"\hspace \vspace \kern \mkern \rule \raisebox \vskip \hskip".split())
 
@@ -558,6 +580,11 @@ def to_latex(formula: str) -> str:
         tok = toks[i]
         out.append(tok)
         i += 1
+        if tok in _TEXT_ARGS and i < len(toks) and toks[i] == "{":
+            j = _matching(toks, i)
+            out[-1] += _glue_text(toks[i : j + 1])
+            i = j + 1
+            continue
         dimension_next = tok in _DIMENSION_ARGS or tok == "\\\\"
         opens = ("[",) if tok == "\\\\" else ("{", "[")
         while dimension_next and i < len(toks) and toks[i] in opens:
@@ -577,3 +604,29 @@ def to_latex(formula: str) -> str:
             if tok in ("\\\\", r"\raisebox"):
                 break
     return " ".join(out)
+
+
+def _matching(toks: list[str], i: int) -> int:
+    """Index of the '}' closing the '{' at toks[i] (the last index when unbalanced)."""
+    depth = 0
+    for j in range(i, len(toks)):
+        depth += toks[j] == "{"
+        depth -= toks[j] == "}"
+        if depth == 0:
+            return j
+    return len(toks) - 1
+
+
+def _glue_text(toks: list[str]) -> str:
+    """Text-mode tokens written without separating spaces, except where TeX needs one
+    (after a control word followed by a letter, and for a control space)."""
+    out = ""
+    for tok in toks:
+        if tok == CONTROL_SPACE:
+            tok = "\\ "
+        if out.endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")) and re.search(
+            r"\\[A-Za-z]+$", out
+        ) and tok[:1].isalpha():
+            out += " "
+        out += tok
+    return out
