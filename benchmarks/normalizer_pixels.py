@@ -111,7 +111,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         images = Path(tmp) / "images_processed"
         counts = {"identical": 0, "near": 0, "different": 0}
-        skipped = {"normalize_error": len(raw) - len(idx), "raw_failed": 0, "norm_failed_only": 0}
+        skipped = {"empty_or_normalize_error": len(raw) - len(idx), "raw_failed": 0, "norm_failed_only": 0}
         different: list[dict[str, object]] = []
         for i in idx:
             pr, pn = images / f"raw{i:04d}.png", images / f"norm{i:04d}.png"
@@ -154,7 +154,7 @@ def main() -> None:
         "",
         f"Machine: {result['machine']}",
         "",
-        "im2latex's 1,200 raw sample formulas and their `normalize()`d forms, rendered with",
+        "im2latex's 1,200 raw sample formulas and their normalized forms (`to_latex(normalize(raw))`), rendered with",
         "`render_formulas` defaults (processed im2latex look) and compared pixel by pixel.",
         f"Near-identical: ink boxes within 1 px in size and at most {MAX_DIFF_SHARE:.0%} of pixels",
         f"differing by more than {DIFF_LEVEL} grey levels at the best 1 px alignment.",
@@ -165,6 +165,10 @@ def main() -> None:
         "",
         f"Not compared: {skipped} (raw_failed: the raw formula does not render under the renderer's",
         "amsmath preamble, e.g. plain \\pmatrix or \\cases; norm_failed_only counts as different).",
+        "",
+        "Known causes of the differences: \\mbox{...} -> \\mathrm{...} gets TeX's math italic correction",
+        "after its last letter (about 1 px at 200 dpi, shifting what follows); \\vspace inside a",
+        "braced array cell.",
         "",
         "Different pairs:",
         "",

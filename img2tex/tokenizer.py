@@ -5,8 +5,9 @@ normalized formulas use (im2markup's KaTeX-based normalization): one letter or d
 token, control words (``\\frac``), control symbols (``\\,``, ``\\{``, ``\\\\``), and a few
 multi-character tokens the dataset keeps whole (``\\left(``, ``\\right\\}``,
 ``\\begin{array}``, ``\\operatorname*``, ``--``, ``---``). Joining the tokens of a
-normalized line with single spaces gives the line back, so a predicted token sequence is
-turned into LaTeX simply with ``" ".join(tokens)``.
+normalized line with single spaces gives the line back (the token form). To typeset a
+token-form formula, write it with `to_latex`: dimensions (``\\hspace { 2 c m }``) and
+text-mode arguments (``\\textrm { a n d }``) must lose their spaces there.
 
 One spelling needs care: a control space (``\\ `` in LaTeX) is the token ``"\\"`` — the
 space that follows it in a joined string is the separator, exactly as the dataset writes
@@ -334,6 +335,8 @@ class _Parser:
             return [tok, "{", *self.unbraced_arg(), "}"]
         if tok in _TEXT_BOXES:
             return self.text_box(self.text_arg(), tok)
+        if tok in _TEXT_ARGS and self.peek() == "{":
+            return [tok, "{", *self.text_arg(), "}"]  # text mode inside: copied, spaces as '~'
         if tok == r"\label":
             if self.peek() == "{":
                 self.group_text()
