@@ -29,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 console = stderr_console()
 
@@ -49,7 +49,7 @@ def _main(
 ) -> None:
     """Read an image of a mathematical formula and write the LaTeX that typesets it.
 
-    [bold]Examples[/bold]
+    **Examples**
 
       img2tex predict formula.png
 
@@ -90,7 +90,7 @@ def render(
     OUT/render_report.json. Formulas that read or write files or run commands are refused.
     Needs Debian's texlive-latex-base, preview-latex-style and dvipng.
 
-    [bold]Examples[/bold]
+    **Examples**
 
       img2tex render formulas.lst data/train --split train --packed
 
@@ -132,7 +132,7 @@ def vocab(
 
     Prints size, coverage and unknown-token rate on the validation split.
 
-    [bold]Examples[/bold]
+    **Examples**
 
       img2tex vocab data/im2latex-100k --split train --min-count 2 -o vocab.json
 
@@ -183,7 +183,7 @@ def corpus(
     sample's train formulas, the formula corpus, the hep-th formulas and synthetic ones, and
     removes every formula that matches a test or held-out formula in any spelling.
 
-    [bold]Example[/bold]
+    **Example**
 
       img2tex corpus work/corpus && img2tex render work/corpus/train.lst work/train --packed
     """
@@ -197,6 +197,173 @@ def corpus(
         report = build_corpus(cfg, out_dir, progress=advance)
     console.print(f"corpus written to {out_dir}; counts per source in {out_dir / 'corpus_report.json'}")
     typer.echo(json.dumps(report))
+
+
+# -------------------------------------------------------------------------------------- train
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Argument(help="Training data: one or more dataset folders (any layout; packed is fastest).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints (last/, best/), log.jsonl, loss.png.")] = Path("runs/img2tex"),
+    val: Annotated[Optional[Path], typer.Option(help="Validation data (loss and greedy BLEU each epoch; picks best/).")] = None,
+    split: Annotated[str, typer.Option(help="Split to read from DATA.")] = "train",
+    val_split: Annotated[str, typer.Option(help="Split to read from --val.")] = "validate",
+    vocab_path: Annotated[Optional[Path], typer.Option("--vocab", help="Token dictionary (default: built from DATA).")] = None,
+    preset: Annotated[str, typer.Option(help="Model size: 'cpu' (small, trains on a laptop) or 'paper' (im2markup-sized, for a GPU).")] = "cpu",
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 15,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 24,
+    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (warm-up, then cosine decay).")] = 1e-3,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop (with a checkpoint) after this many steps in all.")] = None,
+    val_size: Annotated[int, typer.Option(help="Validation images used each epoch.")] = 500,
+    checkpoint_every: Annotated[int, typer.Option(help="Save last/ every N steps (and at each epoch end, and on Ctrl-C).")] = 1000,
+    device: Annotated[str, typer.Option(help="auto (CUDA when there is one), cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of weights, batch order and dropout.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")] = False,
+) -> None:
+    """Train a model with teacher forcing: token cross-entropy, Adam, gradient clipping, batches
+    bucketed by image size and formula length.
+
+    Checkpoints hold weights (safetensors), config and vocabulary; `best/` is a model folder for
+    `eval` and `predict --model`. Ctrl-C saves a checkpoint; `--resume` continues from it.
+
+    **Examples**
+
+      img2tex train data/train/packed --val data/val -o runs/small
+
+      img2tex train data/train/packed -o runs/small --resume --epochs 20
+    """
+    from img2tex.datasets import open_split, open_splits
+    from img2tex.model import PRESETS
+    from img2tex.train import TrainConfig
+    from img2tex.train import train as run_training
+    from img2tex.vocab import Vocab
+
+    if preset not in PRESETS:
+        raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
+    train_source = open_splits(data, split, normalize=normalize)
+    val_source = open_split(val, val_split, normalize=normalize) if val is not None else None
+    cfg = TrainConfig(batch_size=batch_size, epochs=epochs, lr=lr, max_steps=max_steps, val_size=val_size,
+                      checkpoint_every=checkpoint_every, device=device, seed=seed)
+    voc = Vocab.load(vocab_path) if vocab_path is not None else None
+    summary = run_training(train_source, val_source, out, cfg, model_cfg=None if resume else PRESETS[preset](),
+                           vocab=voc, resume=resume)
+    console.print(f"training {summary.get('status')}: step {summary.get('step')}, run folder {out}")
+    typer.echo(json.dumps(summary, default=str))
+    if summary.get("status") == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+# --------------------------------------------------------------------------------------- eval
+@app.command("eval")
+def evaluate_command(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (any layout) holding the split to score.")],
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    split: Annotated[str, typer.Option(help="Split to decode.")] = "test",
+    beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy.")] = 1,
+    limit: Annotated[Optional[int], typer.Option(help="Score only the first N images.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images decoded together.")] = 32,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for predictions.tsv and report.json.")] = None,
+    rescale: Annotated[bool, typer.Option("--rescale/--no-rescale", help="Estimate each image's glyph size and rescale it (for images not rendered like the training data).")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
+) -> None:
+    """Decode a split and score it: BLEU-4, token edit distance, edit accuracy, exact match.
+
+    BLEU-4 is sacrebleu's corpus BLEU over the space-separated normalized tokens (no further
+    tokenization); edit accuracy is im2markup's 1 - sum(lev) / sum(max(len_ref, len_hyp)) over
+    tokens. The table goes to stderr, the JSON report to stdout.
+
+    **Examples**
+
+      img2tex eval data/test --split test --beam 5 -o results/test-beam5
+
+      img2tex eval data/im2latex-100k --split test --normalize --limit 500
+    """
+    from rich.table import Table
+
+    from img2tex.datasets import open_split
+    from img2tex.evaluate import evaluate
+    from img2tex.predict import default_model_dir
+
+    source = open_split(data, split, normalize=normalize)
+    if len(source) == 0:
+        raise _fail(f"{data}: split {split!r} is empty")
+    report = evaluate(model if model is not None else default_model_dir(), source, beam=beam, limit=limit,
+                      batch_size=batch_size, out_dir=out, device=device, scale=None if rescale else 1.0)
+    table = Table(title=f"{split}: {report['count']} images, beam {beam}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("BLEU-4", f"{report['bleu']:.2f}")
+    table.add_row("edit accuracy (im2markup)", f"{report['edit_accuracy']:.2%}")
+    table.add_row("mean normalized edit distance", f"{report['mean_edit_distance']:.4f}")
+    table.add_row("exact match", f"{report['exact_match']:.2%}")
+    table.add_row("images/s", f"{report['images_per_s']:.1f}")
+    console.print(table)
+    typer.echo(json.dumps(report))
+
+
+# ------------------------------------------------------------------------------------ predict
+@app.command()
+def predict(
+    images: Annotated[list[str], typer.Argument(help="Image files or folders (searched recursively); '-' reads paths from stdin.")],
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing.")] = None,
+    beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy (fastest).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image: path, latex, score (or error).")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images decoded together.")] = 16,
+    scale: Annotated[Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Read formula images and write their LaTeX.
+
+    One image prints its LaTeX on stdout. Several images print one line each, prefixed with
+    the path (or use --json, or --out DIR to get .tex files). A bad image gets an error line on
+    stderr and the rest go on; the exit code is then 3.
+
+    **Examples**
+
+      img2tex predict formula.png
+
+      img2tex predict scans/ --out tex/ --beam 5
+
+      find . -name '*.png' | img2tex predict - --json > results.jsonl
+    """
+    from img2tex.predict import Predictor
+
+    paths: list[str] = []
+    for item in images:
+        if item == "-":
+            paths.extend(line.strip() for line in sys.stdin if line.strip())
+        else:
+            paths.append(item)
+    if not paths:
+        raise _fail("no images given")
+    for p in paths:
+        if Path(p).is_dir() and not any(Path(p).rglob("*.*")):
+            raise _fail(f"{p}: folder is empty")
+    predictor = Predictor(model, device=device, beam=beam, batch_size=batch_size, scale=scale)
+    single = len(paths) == 1 and not Path(paths[0]).is_dir()
+    failed = done = 0
+    for res in predictor.predict_paths(paths, out_dir=out):
+        if not res.ok:
+            failed += 1
+            if as_json:
+                typer.echo(json.dumps({"path": str(res.path), "error": res.error}))
+            console.print(f"[red]error:[/red] {res.error}", highlight=False, soft_wrap=True)
+            continue
+        done += 1
+        if as_json:
+            typer.echo(json.dumps({"path": str(res.path), "latex": res.latex, "score": round(res.score or 0.0, 4)}))
+        elif out is not None:
+            console.print(f"{res.path} -> {res.tex_path}", highlight=False)
+        elif single:
+            typer.echo(res.latex)
+        else:
+            typer.echo(f"{res.path}\t{res.latex}")
+    if done == 0 and failed == 0:
+        raise _fail("no images found (looked for .png, .jpg, .jpeg)")
+    if failed:
+        raise typer.Exit(EXIT_ERROR if done == 0 else EXIT_PARTIAL)
 
 
 def main() -> None:

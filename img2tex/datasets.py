@@ -20,6 +20,8 @@ reading (``normalize=True``). Images are loaded lazily, one at a time, with
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -482,6 +484,48 @@ def open_split(
     if layout == "processed":
         return read_processed(p, split, skip_missing=skip_missing)
     raise DatasetError(f"{p}: holds formulas only (no images); it can be used for the vocabulary")
+
+
+class ConcatImages:
+    """Several splits read as one (e.g. clean and augmented renders of a training set)."""
+
+    def __init__(self, parts: Sequence[FormulaImages]) -> None:
+        if not parts:
+            raise DatasetError("no datasets given")
+        self.parts = list(parts)
+        self._starts = list(itertools.accumulate((len(p) for p in self.parts), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _locate(self, i: int) -> tuple[FormulaImages, int]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self._starts, i) - 1
+        return self.parts[k], i - self._starts[k]
+
+    def formula(self, i: int) -> str:
+        part, j = self._locate(i)
+        return part.formula(j)
+
+    def name(self, i: int) -> str:
+        part, j = self._locate(i)
+        return part.name(j)
+
+    def image(self, i: int) -> np.ndarray:
+        part, j = self._locate(i)
+        return part.image(j)
+
+    def shape(self, i: int) -> tuple[int, int]:
+        part, j = self._locate(i)
+        return part.shape(j)
+
+
+def open_splits(paths: Sequence[str | Path], split: str | None = None, normalize: bool = False,
+                skip_missing: bool = False) -> FormulaImages:
+    """`open_split` of each path, concatenated when there are several."""
+    parts = [open_split(p, split, normalize=normalize, skip_missing=skip_missing) for p in paths]
+    return parts[0] if len(parts) == 1 else ConcatImages(parts)
 
 
 def formulas_of(path: str | Path, split: str | None = None, normalize: bool = False) -> list[str]:
