@@ -386,7 +386,7 @@ class _Parser:
             if self.pos >= len(self.toks):
                 raise self.error("unbalanced braces: missing '}'")
             tok, space_before = self.toks[self.pos]
-            if space_before and not (out and out[-1].startswith("\\") and out[-1][1:].isalpha()):
+            if space_before and not self.canonical and not (out and out[-1].startswith("\\") and out[-1][1:].isalpha()):
                 out.append("~")
             self.pos += 1
             if tok == "{":
