@@ -1,18 +1,25 @@
 """Packed datasets: one rendered split in five files instead of 100k small PNGs.
 
 Layout of a packed folder (no pickle anywhere):
-  packed.json   {"format": "img2tex-packed", "version": 1, "count": n, "levels": L, "codec": "zlib"}
+  packed.json   {"format": "img2tex-packed", "version": 2, "count": n, "levels": L, "codec": "lzma-2bit-cols"}
   index.npy     int64 (n, 4): byte offset, byte length, height, width of each image
-  images.bin    the images, each its raw uint8 rows compressed with zlib, back to back
+  images.bin    the images, each compressed on its own (see below), back to back
   names.txt     one image name per line
   formulas.txt  one normalized formula per line
 
-Why this codec (measured on 2,000 rendered formulas and on im2latex's 1,200-formula sample,
-see benchmarks/results/render_throughput.md): per-image PNG costs ~1.4 KB (corpus) to ~2.7 KB
-(im2latex-like); OCR does not need 256 grey levels, and zlib on raw rows quantized to 4 levels
-is ~2x smaller than PNG, decodes at tens of thousands of images/s (no PNG parsing) and keeps
-random access (one zlib call per image, no shards to cache). Shapes live in the index, so
-bucketing by size never decodes an image. `levels=256` stores pixels exactly.
+Codec (version 2): each pixel becomes a level code (0 = white, levels-1 = black), codes are
+bit-packed (1, 2, 4 or 8 bits by the number of levels) down each *column* (4 vertically adjacent
+pixels per byte at 4 levels), and the packed bytes go through raw LZMA2 with lc=lp=pb=0 and a
+64 KiB dictionary. Why (measured on im2latex's 1,200-formula sample rendered by `img2tex render`,
+see benchmarks/results/render_throughput.md): formulas are wide and short, so columns are short
+and repeat (glyph strokes, white gaps), which LZ matches far better than long rows; bit packing
+shrinks match lengths; lc=lp=pb=0 fits data with no byte-level structure. Against v1 (zlib on
+byte rows) this is roughly half the size at 4 levels. Rejected by measurement: PNG 'Up' filter
+(worse: it breaks LZ matches), a shared zlib preset dictionary (~1% gain), separate ink mask +
+grey stream (worse), compressing groups of images (only ~10% more at 16 images per group, and
+random access would decode 16x the pixels). Decoding stays one C call plus a few numpy ops per
+image (~10k images/s), so random access needs no cache. Shapes live in the index, so bucketing
+by size never decodes an image. `levels=256` stores pixels exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import zlib
+import lzma
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +37,9 @@ from img2tex.errors import DatasetError, Img2TexError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
 
 FORMAT = "img2tex-packed"
-VERSION = 1
+VERSION = 2
+CODEC = "lzma-2bit-cols"
+_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 0, "lp": 0, "pb": 0, "dict_size": 1 << 16}]
 META = "packed.json"
 DEFAULT_LEVELS = 4
 
@@ -45,6 +54,41 @@ def quantize(a: np.ndarray, levels: int) -> np.ndarray:
         return a
     step = 255.0 / (levels - 1)
     return (np.rint(np.rint(a.astype(np.float32) / step) * step)).astype(np.uint8)
+
+
+def _bits(levels: int) -> int:
+    """Bits per packed pixel code: the smallest of 1, 2, 4, 8 that holds `levels` codes."""
+    return next(b for b in (1, 2, 4, 8) if levels <= 1 << b)
+
+
+def _step(levels: int) -> float:
+    return 255.0 / (levels - 1)
+
+
+def _encode(a: np.ndarray, levels: int) -> bytes:
+    """Quantized image -> compressed column-major bit-packed level codes."""
+    bits = _bits(levels)
+    per = 8 // bits
+    codes = (levels - 1) - np.rint(a.astype(np.float32) / _step(levels)).astype(np.uint8)
+    h, w = a.shape
+    hp = -(-h // per) * per
+    cols = np.zeros((w, hp), np.uint8)
+    cols[:, :h] = codes.T
+    cols = cols.reshape(w, hp // per, per)
+    packed = np.zeros(cols.shape[:2], np.uint8)
+    for k in range(per):
+        packed |= cols[:, :, k] << (8 - bits * (k + 1))
+    return lzma.compress(packed.tobytes(), format=lzma.FORMAT_RAW, filters=_FILTERS)
+
+
+def _unpack_table(levels: int) -> np.ndarray:
+    """(256, pixels per byte) table: packed byte -> the grey values of its pixels."""
+    bits = _bits(levels)
+    per = 8 // bits
+    byte = np.arange(256, dtype=np.int32)[:, None]
+    codes = (byte >> (8 - bits * (np.arange(per) + 1))) & ((1 << bits) - 1)
+    grey = np.clip(np.rint((levels - 1 - codes) * _step(levels)), 0, 255)
+    return grey.astype(np.uint8)
 
 
 def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.ndarray, str]],
@@ -71,7 +115,7 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
         for what, text in (("name", name), ("formula", formula)):
             if "\n" in text or "\r" in text:
                 raise DatasetError(f"{name}: {what} holds a line break")
-        blob = zlib.compress(np.ascontiguousarray(quantize(a, levels)).tobytes(), 9)
+        blob = _encode(quantize(a, levels), levels)
         index.append((len(blobs), len(blob), a.shape[0], a.shape[1]))
         blobs += blob
         names.append(name)
@@ -85,7 +129,7 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
     atomic_write_bytes(out / "images.bin", bytes(blobs))
     atomic_write_text(out / "names.txt", "".join(n + "\n" for n in names))
     atomic_write_text(out / "formulas.txt", "".join(f + "\n" for f in formulas))
-    meta = {"format": FORMAT, "version": VERSION, "count": len(names), "levels": levels, "codec": "zlib",
+    meta = {"format": FORMAT, "version": VERSION, "count": len(names), "levels": levels, "codec": CODEC,
             "bytes": len(blobs)}
     atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n")
     return len(names)
@@ -116,10 +160,14 @@ class PackedDataset:
             raise DatasetError(f"{p}: not a packed dataset (no {META})")
         try:
             meta = json.loads((p / META).read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-                raise DatasetError(f"{p}: unsupported packed format {meta.get('format')} v{meta.get('version')}")
+            if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("codec") != CODEC:
+                raise DatasetError(f"{p}: unsupported packed format {meta.get('format')} v{meta.get('version')} "
+                                   f"(this img2tex reads v{VERSION}; re-pack the split)")
             self.count = int(meta["count"])
             self.levels = int(meta["levels"])
+            if not 2 <= self.levels <= 256:
+                raise DatasetError(f"{p}: corrupt packed dataset (levels {self.levels})")
+            self._table = _unpack_table(self.levels)
             self._index = np.load(p / "index.npy", allow_pickle=False)
             self._names = (p / "names.txt").read_text(encoding="utf-8").split("\n")[:-1]
             self._formulas = (p / "formulas.txt").read_text(encoding="utf-8").split("\n")[:-1]
@@ -166,14 +214,18 @@ class PackedDataset:
         return self._index[:, 2:4].copy()
 
     def image(self, i: int) -> np.ndarray:
-        off, length, h, w = (int(v) for v in self._index[self._check(i)])
+        i = self._check(i)
+        off, length, h, w = (int(v) for v in self._index[i])
+        per = self._table.shape[1]
+        hb = -(-h // per)
         try:
-            raw = zlib.decompress(self._blob[off:off + length])
-        except zlib.error as exc:
+            raw = lzma.decompress(self._blob[off:off + length], format=lzma.FORMAT_RAW, filters=_FILTERS)
+        except lzma.LZMAError as exc:
             raise DatasetError(f"{self.path}: image {i} ({self._names[i]}) is corrupt ({exc})") from None
-        if len(raw) != h * w:
-            raise DatasetError(f"{self.path}: image {i} ({self._names[i]}) has the wrong size")
-        return np.frombuffer(raw, dtype=np.uint8).reshape(h, w)
+        if len(raw) != hb * w:
+            raise DatasetError(f"{self.path}: image {i} ({self._names[i]}) is corrupt (wrong size)")
+        cols = self._table[np.frombuffer(raw, dtype=np.uint8)].reshape(w, hb * per)
+        return np.ascontiguousarray(cols[:, :h].T)
 
 
 def pack_processed(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], split: str = "train",

@@ -92,3 +92,21 @@ def test_corrupt_and_missing(tmp_path: Path) -> None:
     (tmp_path / "index.npy").unlink()
     with pytest.raises(DatasetError):
         PackedDataset(tmp_path)
+
+
+@pytest.mark.parametrize("levels", [2, 3, 16, 255])
+def test_every_level_count_round_trips(tmp_path: Path, levels: int) -> None:
+    imgs = _images(4)
+    write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(imgs)], levels=levels)
+    ds = PackedDataset(tmp_path)
+    for k, a in enumerate(imgs):
+        assert np.array_equal(ds.image(k), quantize(a, levels))
+    assert np.array_equal(ds.image(-1), quantize(imgs[-1], levels))
+
+
+def test_old_format_version_refused(tmp_path: Path) -> None:
+    write_packed(tmp_path, [("n", _images(1)[0], "x")])
+    meta = (tmp_path / "packed.json").read_text().replace('"version": 2', '"version": 1')
+    (tmp_path / "packed.json").write_text(meta)
+    with pytest.raises(DatasetError, match="re-pack"):
+        PackedDataset(tmp_path)
