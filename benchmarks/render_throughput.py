@@ -101,7 +101,7 @@ def main() -> None:
         r = result[key]
         lines.append(f"| {key} | {r['formulas']} | {r['rendered']} | {r['failed']} | {r['formulas_per_s']} | "
                      f"{r['median_width']:.0f} x {r['median_height']:.0f} | {r['png_bytes_per_image']} |")
-    lines += ["", "Packed (zlib per image, grey levels quantized; 256 = exact):", "",
+    lines += ["", "Packed (v2: column-major bit-packed level codes, raw LZMA2 per image; grey levels quantized; 256 = exact):", "",
               "| set | levels | bytes/image | MiB per 100k | load images/s (random order) |", "|---|---|---|---|---|"]
     for key in ("corpus", "im2latex_sample"):
         for lv, p in result[key]["packed"].items():
