@@ -107,7 +107,8 @@ class Predictor:
                 try:
                     ready.append((j, self.prepare(path)))
                 except Img2TexError as exc:
-                    results[j].error = str(exc)
+                    msg = str(exc)  # name the file: preprocess errors ("image is blank") do not
+                    results[j].error = msg if str(path) in msg else f"{path}: {msg}"
             if ready:
                 for (j, _), (latex, sc) in zip(ready, self.predict_arrays([a for _, a in ready])):
                     results[j].latex, results[j].score = latex, sc
