@@ -15,7 +15,8 @@ from img2tex.fileio import atomic_write_text
 from img2tex.images import bucket_shape
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel
-from img2tex.pipeline import FormulaDataset, FormulaImages, collate_images
+from img2tex.datasets import FormulaImages
+from img2tex.pipeline import FormulaDataset, collate_images
 from img2tex.vocab import Vocab
 
 

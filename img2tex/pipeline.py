@@ -11,25 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from img2tex.datasets import FormulaImages
 from img2tex.images import ImageConfig, bucket_shape, preprocess
 from img2tex.vocab import Vocab
-
-
-class FormulaImages(Protocol):
-    """What datasets.open_split and packed.PackedDataset provide."""
-
-    def __len__(self) -> int: ...
-    def formula(self, i: int) -> str: ...
-    def name(self, i: int) -> str: ...
-    def image(self, i: int) -> np.ndarray: ...
-    def shape(self, i: int) -> tuple[int, int]: ...
 
 
 @dataclass

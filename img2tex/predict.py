@@ -85,11 +85,13 @@ class Predictor:
         """(latex, score) for preprocessed uint8 arrays, decoded in one batch."""
         from img2tex.decoding import decode
         from img2tex.pipeline import collate_images
+        from img2tex.tokenizer import to_latex
 
         images, mask = collate_images(arrays, self.image_cfg.bucket)
         hyps = decode(self.model, images.to(self.device), mask.to(self.device), self.dcfg,
                       self.vocab.bos_id, self.vocab.eos_id)
-        return [(" ".join(self.vocab.decode(h.tokens)), h.score) for h in hyps]
+        # to_latex: the token form spells dimensions with spaces, which TeX cannot read.
+        return [(to_latex(" ".join(self.vocab.decode(h.tokens))), h.score) for h in hyps]
 
     def predict_paths(self, inputs: Iterable[str | Path], out_dir: str | Path | None = None) -> Iterator[Prediction]:
         """Yield a Prediction per image found in `inputs`, in order, decoding `batch_size` at a

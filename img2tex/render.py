@@ -64,7 +64,7 @@ class RenderConfig:
     downsample: int = 2  # integer shrink factor after padding (im2latex: 2)
     batch_size: int = 500  # formulas per latex run
     jobs: int = 0  # parallel latex processes; 0 = all cores
-    timeout_s: float = 120.0  # per latex/dvipng run; a hung batch is split and retried
+    timeout_s: float = 30.0  # per latex/dvipng run (a healthy batch takes ~1-2 s); a hung batch is split and retried
     write_packed: bool = False  # also write OUT/packed (see img2tex.packed)
     # Seeded augmentation for training data; all off by default. Each draw depends only on
     # (seed, image name), so the same image comes out whatever the batching or job count.
@@ -414,7 +414,7 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
     """
     import time
 
-    from img2tex.tokenizer import normalize  # lazy: keeps `import img2tex.render` light
+    from img2tex.tokenizer import normalize, to_latex  # lazy: keeps `import img2tex.render` light
 
     cfg = cfg or RenderConfig()
     cfg.validate()
@@ -468,6 +468,10 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
             seen_names[names[i]] = i
             todo.append(i)
 
+    # A formula already in token form (its label is itself) is typeset through to_latex: the
+    # spaced form of dimensions (hspace { 1 c m }) is not valid TeX, and a spaced row gap after
+    # a line break can even hang TeX. Raw formulas are typeset as written, as im2latex-100k's were.
+    tex_sources = [to_latex(f) if labels[i] and labels[i] == f.strip() else f for i, f in enumerate(formulas)]
     failed_idx: dict[int, str] = {}
     jobs = cfg.jobs or os.cpu_count() or 1
     queue = [todo[k:k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
@@ -478,7 +482,7 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
     done_set: set[int] = set()
 
     def make_job(idx: list[int]) -> _Job:
-        return _Job(idx, [names[i] for i in idx], [formulas[i] for i in idx])
+        return _Job(idx, [names[i] for i in idx], [tex_sources[i] for i in idx])
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running: dict[Future[_JobResult], list[int]] = {}

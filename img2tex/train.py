@@ -30,7 +30,8 @@ from img2tex.fileio import atomic_write_bytes, atomic_write_text
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel, ModelConfig, count_parameters
-from img2tex.pipeline import BucketBatchSampler, Collate, FormulaDataset, FormulaImages
+from img2tex.datasets import FormulaImages
+from img2tex.pipeline import BucketBatchSampler, Collate, FormulaDataset
 from img2tex.vocab import Vocab, build_vocab
 
 

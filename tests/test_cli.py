@@ -1,0 +1,134 @@
+"""The command line end to end: stdout/stderr split, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from img2tex import __version__
+from img2tex.cli import main
+
+HAVE_LATEX = shutil.which("latex") is not None and shutil.which("dvipng") is not None
+needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="needs latex and dvipng (texlive-latex-base, dvipng)")
+
+FORMULAS = ["x ^ { 2 } + y ^ { 2 }", "\\frac { a } { b }", "\\alpha _ { n }", "e ^ { i \\pi } = - 1"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        stdin: str | None = None) -> tuple[int, str, str]:
+    """Run `img2tex ARGS` in-process through the console-script entry point."""
+    monkeypatch.setattr(sys, "argv", ["img2tex", *args])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys, monkeypatch):
+    code, out, _ = run(["--version"], capsys, monkeypatch)
+    assert code == 0 and out.strip() == f"img2tex {__version__}"
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "train", "render", "vocab", "corpus"])
+def test_every_command_explains_itself(command, capsys, monkeypatch):
+    code, out, _ = run([command, "--help"], capsys, monkeypatch)
+    assert code == 0
+    assert "Example" in out and "Usage" in out
+
+
+def test_missing_input_is_one_line_error(tmp_path, capsys, monkeypatch):
+    code, out, err = run(["render", str(tmp_path / "nope.lst"), str(tmp_path / "out")], capsys, monkeypatch)
+    assert code == 1 and out == ""
+    assert "no such file" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_with_broken_model_folder(tmp_path, capsys, monkeypatch):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{not json")
+    img = tmp_path / "a.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\n")
+    code, out, err = run(["predict", str(img), "--model", str(model)], capsys, monkeypatch)
+    assert code == 1 and out == ""
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_predict_empty_folder(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(["predict", str(tmp_path / "empty")], capsys, monkeypatch)
+    assert code == 1 and "empty" in err
+
+
+def test_vocab_from_processed_folder(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "formulas.norm.lst").write_text("\n".join(FORMULAS) + "\n")
+    (data / "train_filter.lst").write_text("a.png 0\nb.png 1\nc.png 2\n")
+    (data / "validate_filter.lst").write_text("d.png 3\n")
+    out_json = tmp_path / "vocab.json"
+    code, out, _ = run(["vocab", str(data), "-o", str(out_json)], capsys, monkeypatch)
+    assert code == 0
+    summary = json.loads(out)
+    saved = json.loads(out_json.read_text())
+    assert summary["formulas"] == 3
+    assert summary["size"] == len(saved["tokens"])
+    # "e ^ { i \pi } = - 1" (the validate formula) has tokens the train split never saw.
+    assert 0 < summary["unknown_rate"] < 1
+
+
+@needs_latex
+def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
+    formulas = tmp_path / "f.lst"
+    formulas.write_text("\n".join(FORMULAS + ["\\frac{a}{b", "\\input{/etc/passwd}"]) + "\n")
+    data = tmp_path / "data"
+    code, out, err = run(["render", str(formulas), str(data), "--packed"], capsys, monkeypatch)
+    assert code == 3, err  # two formulas failed, the rest rendered
+    report = json.loads(out)
+    assert report["ok"] == 4 and report["failed_count"] == 2
+    pngs = sorted((data / "images_processed").glob("*.png"))
+    assert len(pngs) == 4
+
+    run_dir = tmp_path / "run"
+    code, out, err = run(["train", str(data / "packed"), "-o", str(run_dir), "--val", str(data), "--val-split",
+                          "train", "--max-steps", "3", "--batch-size", "4", "--epochs", "1", "--val-size", "4"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    assert (run_dir / "last" / "model.safetensors").is_file()
+    model = run_dir / "last"
+
+    code, out, err = run(["eval", str(data), "--split", "train", "--model", str(model), "-o", str(tmp_path / "ev")],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert rep["count"] == 4 and 0.0 <= rep["bleu"] <= 100.0
+    assert (tmp_path / "ev" / "predictions.tsv").is_file()
+
+    code, out, err = run(["predict", str(pngs[0]), "--model", str(model)], capsys, monkeypatch)
+    assert code == 0, err
+    assert len(out.splitlines()) == 1  # exactly the LaTeX, nothing else on stdout
+
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    code, out, err = run(["predict", "-", "--json", "--model", str(model)], capsys, monkeypatch,
+                         stdin=f"{pngs[0]}\n{bad}\n{pngs[1]}\n")
+    assert code == 3  # one failed, the others decoded
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [("error" in r) for r in rows] == [False, True, False]
+    assert "bad.png" in err
+
+    tex = tmp_path / "tex"
+    code, out, err = run(["predict", str(data / "images_processed"), "--out", str(tex), "--model", str(model)],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    assert sorted(p.stem for p in tex.glob("*.tex")) == sorted(p.stem for p in pngs)
