@@ -121,7 +121,7 @@ def render(
 # -------------------------------------------------------------------------------------- vocab
 @app.command()
 def vocab(
-    data: Annotated[Path, typer.Argument(help="Dataset folder (any supported layout) or formula file.")],
+    data: Annotated[list[Path], typer.Argument(help="Dataset folders (any supported layout); several are counted together.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the JSON dictionary.")] = Path("vocab.json"),
     split: Annotated[str, typer.Option(help="Split whose tokens are counted.")] = "train",
     min_count: Annotated[int, typer.Option(help="Tokens seen fewer times become <unk>.")] = 1,
@@ -136,7 +136,7 @@ def vocab(
 
       img2tex vocab data/im2latex-100k --split train --min-count 2 -o vocab.json
 
-      img2tex vocab corpus/train.lst -o vocab.json --val-split ''
+      img2tex vocab data/train_a data/train_b --min-count 2 -o vocab.json --val-split ''
     """
     from rich.table import Table
 
@@ -144,9 +144,9 @@ def vocab(
     from img2tex.tokenizer import tokenize
     from img2tex.vocab import build_vocab, coverage
 
-    train_formulas = formulas_of(data, split, normalize=normalize)
+    train_formulas = [f for d in data for f in formulas_of(d, split, normalize=normalize)]
     if not train_formulas:
-        raise _fail(f"{data}: no formulas in split {split!r}")
+        raise _fail(f"{', '.join(map(str, data))}: no formulas in split {split!r}")
     voc = build_vocab((tokenize(f) for f in train_formulas), min_count=min_count)
     voc.save(out)
     table = Table(title=f"vocabulary {out}")
@@ -156,7 +156,7 @@ def vocab(
     table.add_row("tokens (with 4 specials)", f"{len(voc):,}")
     summary = {"size": len(voc), "formulas": len(train_formulas)}
     if val_split:
-        cov = coverage(voc, (tokenize(f) for f in formulas_of(data, val_split, normalize=normalize)))
+        cov = coverage(voc, (tokenize(f) for d in data for f in formulas_of(d, val_split, normalize=normalize)))
         table.add_row(f"{val_split}: token coverage", f"{cov['token_coverage']:.2%}")
         table.add_row(f"{val_split}: unknown-token rate", f"{cov['unknown_rate']:.3%}")
         table.add_row(f"{val_split}: formulas without unknowns", f"{cov['formula_coverage']:.2%}")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# How the default model in models/default was made, end to end, with the project's own commands.
+# Run from the repository root, with ../shared/data beside the checkout and LaTeX installed
+# (see README). Large outputs go to $WORK (default: ../work), not into the repository.
+set -euo pipefail
+WORK=${WORK:-../work}
+RUN=${RUN:-$WORK/runs/default}
+mkdir -p "$WORK"
+
+# 1. Training formulas: im2latex validate (less a held-out 1,000), the sample's train formulas,
+#    the documentation corpus, hep-th formulas and 60k synthetic ones; normalized, <= 150 tokens,
+#    deduplicated, and no formula that matches a test or held-out one in any of four spellings.
+img2tex corpus "$WORK/corpus"
+
+# 2. Render. Three quarters with mild augmentation (scale jitter, padding, light blur and noise),
+#    one quarter rougher (more blur and noise, JPEG round trip), as users' images are.
+awk 'NR%4!=0' "$WORK/corpus/train.lst" > "$WORK/train_a.lst"
+awk 'NR%4==0' "$WORK/corpus/train.lst" > "$WORK/train_b.lst"
+img2tex render "$WORK/train_a.lst" "$WORK/train_a" --packed --dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --seed 1 || [ $? -eq 3 ]
+img2tex render "$WORK/train_b.lst" "$WORK/train_b" --packed --dpi-jitter 0.2 --extra-pad 3 --blur 0.8 --noise 10 --jpeg-quality 40 --seed 2 || [ $? -eq 3 ]
+img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
+
+# 3. Vocabulary (tokens seen at least twice) and training on the CPU preset. Training can be
+#    stopped (Ctrl-C) and continued with --resume at any time.
+img2tex vocab "$WORK/train_a" "$WORK/train_b" --min-count 2 -o "$WORK/vocab.json" --val-split ''
+img2tex train "$WORK/train_a/packed" "$WORK/train_b/packed" --val "$WORK/val/packed" --vocab "$WORK/vocab.json" \
+  -o "$RUN" --preset cpu --batch-size 32 --epochs "${EPOCHS:-4}" --val-size 500 ${RESUME:+--resume}
+
+# 4. Ship: the best checkpoint becomes the default model.
+mkdir -p models/default
+cp "$RUN/best/model.safetensors" "$RUN/best/config.json" "$RUN/best/vocab.json" models/default/
