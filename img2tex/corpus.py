@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from img2tex.datasets import read_lines
 from img2tex.errors import DatasetError, FormulaError
 from img2tex.fileio import atomic_write_text
 from img2tex.synth import SynthConfig, construct_profile, generate
@@ -131,30 +132,10 @@ def test_overlap(train_formulas: Iterable[str], test_formulas: Iterable[str]) ->
 # ---------------------------------------------------------------------------------------------
 # Readers.
 
-def _decode(raw: bytes) -> str:
-    """UTF-8 where it decodes, latin-1 otherwise (hep-th and im2latex lines hold latin-1 bytes)."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Lines split on LF only (some formulas hold a bare CR), each decoded on its own."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [_decode(line.rstrip(b"\r")) for line in lines]
-
-
 def _read_reference(cfg: CorpusConfig) -> tuple[list[_Named], list[_Named]]:
     """(validate, test) rows of val_test_normalized_by_idx.tsv, in formula_idx order."""
     path = cfg.data_dir / "im2latex-100k" / "formulas" / "val_test_normalized_by_idx.tsv"
-    rows = _read_lines(path)
+    rows = read_lines(path)
     if not rows or not rows[0].startswith("formula_idx"):
         raise DatasetError(f"{path}: missing header 'formula_idx split image_name source norm_formula'")
     val: list[tuple[int, _Named]] = []
@@ -174,9 +155,9 @@ def _read_reference(cfg: CorpusConfig) -> tuple[list[_Named], list[_Named]]:
 def _read_sample_train(cfg: CorpusConfig) -> list[str]:
     """The raw formulas of the public sample whose real split is train."""
     root = cfg.data_dir / "im2latex-100k" / "sample"
-    formulas = _read_lines(root / "formulas.raw.lst")
+    formulas = read_lines(root / "formulas.raw.lst")
     index_path = root / "sample_to_zenodo_index.tsv"
-    rows = _read_lines(index_path)
+    rows = read_lines(index_path)
     out: list[str] = []
     for lineno, row in enumerate(rows[1:], start=2):
         cols = row.split("\t")
@@ -195,7 +176,7 @@ def _read_folder(folder: Path) -> list[str]:
     files = sorted(folder.glob("*.txt"))
     if not files:
         raise DatasetError(f"no *.txt formula files in {folder}")
-    return [line for f in files for line in _read_lines(f)]
+    return [line for f in files for line in read_lines(f)]
 
 
 # ---------------------------------------------------------------------------------------------
