@@ -248,3 +248,14 @@ def test_config_is_json_serialisable() -> None:
     d = dataclasses.asdict(ImageConfig())
     assert ImageConfig(**json.loads(json.dumps(d))) == ImageConfig()
     assert images.MAX_PIXELS > 0
+
+
+def test_auto_scale_leaves_near_reference_images_alone() -> None:
+    """Within rescale_tolerance of the reference glyph size the image is not resampled; far
+    outside it, it is."""
+    a = formula_image()
+    est = estimate_text_height(crop_to_content(a))
+    near = ImageConfig(text_height=est * 1.1, rescale_tolerance=0.25)
+    assert np.array_equal(preprocess(a, near), preprocess(a, near, scale=1.0))
+    far = ImageConfig(text_height=est * 1.6, rescale_tolerance=0.25)
+    assert preprocess(a, far).shape[0] > preprocess(a, far, scale=1.0).shape[0]
