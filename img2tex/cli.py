@@ -217,6 +217,7 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Save last/ every N steps (and at each epoch end, and on Ctrl-C).")] = 1000,
     device: Annotated[str, typer.Option(help="auto (CUDA when there is one), cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of weights, batch order and dropout.")] = 0,
+    bf16: Annotated[str, typer.Option(help="bf16 autocast: auto (on CUDA only), on (also on a CPU with native bf16 such as AVX512-BF16, where it is faster), off.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")] = False,
 ) -> None:
@@ -243,7 +244,9 @@ def train(
     train_source = open_splits(data, split, normalize=normalize)
     val_source = open_split(val, val_split, normalize=normalize) if val is not None else None
     cfg = TrainConfig(batch_size=batch_size, epochs=epochs, lr=lr, max_steps=max_steps, val_size=val_size,
-                      checkpoint_every=checkpoint_every, device=device, seed=seed)
+                      checkpoint_every=checkpoint_every, device=device, seed=seed, bf16=bf16)
+    if bf16 not in ("auto", "on", "off"):
+        raise _fail(f"--bf16 must be auto, on or off, not {bf16!r}", 2)
     voc = Vocab.load(vocab_path) if vocab_path is not None else None
     summary = run_training(train_source, val_source, out, cfg, model_cfg=None if resume else PRESETS[preset](),
                            vocab=voc, resume=resume)

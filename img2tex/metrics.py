@@ -23,7 +23,9 @@ def bleu(refs: Sequence[str], hyps: Sequence[str]) -> float:
         raise ValueError("refs and hyps differ in length")
     if not refs:
         return 0.0
-    return float(sacrebleu.corpus_bleu(list(hyps), [list(refs)], tokenize="none").score)
+    # force=True: the input is tokenized on purpose, so sacrebleu's "forgot to detokenize" warning
+    # (printed on stderr whenever many lines end in " .") would only be noise in eval's output.
+    return float(sacrebleu.corpus_bleu(list(hyps), [list(refs)], tokenize="none", force=True).score)
 
 
 def edit_distances(refs: Sequence[str], hyps: Sequence[str]) -> list[tuple[int, int]]:

@@ -49,6 +49,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    #: bf16 autocast: "auto" = on CUDA only; "on" also on a CPU with native bf16 (AVX512-BF16/AMX),
+    #: where one training step of the cpu preset ran ~1.4x faster single-threaded (2-core EPYC); "off".
+    bf16: str = "auto"
     max_tokens: int = 150  # longer training formulas are skipped
     val_size: int = 500  # validation subset (first N items) for loss and greedy BLEU
     val_batch_size: int = 48
@@ -175,10 +178,12 @@ class _Run:
         atomic_write_bytes(self.dir / "loss.png", draw_loss_curve(train, val))
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+def _autocast(device: torch.device, bf16: str = "auto") -> Any:
+    """bf16 mixed precision for the forward pass (weights and optimizer stay float32)."""
+    if bf16 not in ("auto", "on", "off"):
+        raise ModelError(f"bf16 must be auto, on or off, not {bf16!r}")
+    enabled = bf16 == "on" or (bf16 == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
@@ -190,7 +195,7 @@ def validate(model: Img2TexModel, ds: FormulaDataset, cfg: TrainConfig, device: 
     total, count = 0.0, 0
     for idx in sampler.batches(0):
         b = collate([ds[k] for k in idx]).to(device)
-        with _autocast(device):
+        with _autocast(device, cfg.bf16):
             logits = model(b.images, b.mask, b.tgt_in)
         n = int((b.tgt_out != ds.vocab.pad_id).sum())
         total += float(token_loss(logits, b.tgt_out, ds.vocab.pad_id)) * n
@@ -287,7 +292,7 @@ def train(
                     for g in r.opt.param_groups:
                         g["lr"] = lr_at(r.step, total_steps, cfg)
                     model.train()
-                    with _autocast(device):
+                    with _autocast(device, cfg.bf16):
                         logits = model(batch.images, batch.mask, batch.tgt_in)
                     loss = token_loss(logits, batch.tgt_out, vocab.pad_id, cfg.label_smoothing)
                     r.opt.zero_grad(set_to_none=True)

@@ -20,11 +20,12 @@ img2tex render "$WORK/train_a.lst" "$WORK/train_a" --packed --dpi-jitter 0.15 --
 img2tex render "$WORK/train_b.lst" "$WORK/train_b" --packed --dpi-jitter 0.2 --extra-pad 3 --blur 0.8 --noise 10 --jpeg-quality 40 --seed 2 || [ $? -eq 3 ]
 img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
 
-# 3. Vocabulary (tokens seen at least twice) and training on the CPU preset. Training can be
-#    stopped (Ctrl-C) and continued with --resume at any time.
+# 3. Vocabulary (tokens seen at least twice) and training on the CPU preset with bf16 autocast
+#    (the CPU here has AVX512-BF16). Training can be stopped (Ctrl-C) and continued with --resume
+#    at any time; --epochs on a resume changes the length of the run (and so the cosine schedule).
 img2tex vocab "$WORK/train_a" "$WORK/train_b" --min-count 2 -o "$WORK/vocab.json" --val-split ''
 img2tex train "$WORK/train_a/packed" "$WORK/train_b/packed" --val "$WORK/val/packed" --vocab "$WORK/vocab.json" \
-  -o "$RUN" --preset cpu --batch-size 32 --epochs "${EPOCHS:-4}" --val-size 500 ${RESUME:+--resume}
+  -o "$RUN" --preset cpu --batch-size 32 --epochs "${EPOCHS:-3}" --val-size 500 --bf16 on ${RESUME:+--resume}
 
 # 4. Ship: the best checkpoint becomes the default model.
 mkdir -p models/default

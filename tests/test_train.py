@@ -104,6 +104,27 @@ def test_resume_without_state_is_an_error(tmp_path):
         train(FakeSource(4), None, tmp_path, resume=True, progress=False)
 
 
+def test_bf16_autocast_on_cpu_trains(tmp_path):
+    """--bf16 on: the forward pass runs in bfloat16 on the CPU and the model still learns."""
+    import torch
+
+    from img2tex.errors import ModelError
+    from img2tex.train import _autocast
+
+    with _autocast(torch.device("cpu"), "on"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with _autocast(torch.device("cpu"), "auto"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    with pytest.raises(ModelError, match="bf16"):
+        _autocast(torch.device("cpu"), "yes")
+    src = FakeSource(8)
+    cfg = TrainConfig(batch_size=4, epochs=15, lr=5e-3, warmup_steps=2, log_every=1, val_size=0,
+                      checkpoint_every=1000, device="cpu", bf16="on")
+    train(src, None, tmp_path / "r", cfg, tiny_cfg(), progress=False)
+    losses = list(_losses(tmp_path / "r").values())
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+
+
 def test_lr_schedule_and_curve():
     cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=10)
     assert lr_at(0, 100, cfg) == pytest.approx(1e-4)
