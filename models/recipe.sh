@@ -2,6 +2,12 @@
 # How the default model in models/default was made, end to end, with the project's own commands.
 # Run from the repository root, with ../shared/data beside the checkout and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
+#
+# To continue the shipped run rather than start over (its optimizer and random state are in
+# models/training/last), copy that in first; EPOCHS is the new total (the cosine schedule is
+# stretched to it, which raises the learning rate again, a warm restart):
+#   mkdir -p ../work/runs/default && cp -r models/training/last ../work/runs/default/
+#   RESUME=1 EPOCHS=8 bash models/recipe.sh
 set -euo pipefail
 WORK=${WORK:-../work}
 RUN=${RUN:-$WORK/runs/default}
@@ -30,3 +36,6 @@ img2tex train "$WORK/train_a/packed" "$WORK/train_b/packed" --val "$WORK/val/pac
 # 4. Ship: the best checkpoint becomes the default model.
 mkdir -p models/default
 cp "$RUN/best/model.safetensors" "$RUN/best/config.json" "$RUN/best/vocab.json" models/default/
+# ... and the run's record and resume state go to models/training.
+mkdir -p models/training
+cp -r "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" "$RUN/last" models/training/

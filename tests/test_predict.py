@@ -66,6 +66,28 @@ def test_default_model_dir_missing_or_present():
         assert (d / "config.json").is_file()
 
 
+def test_shipped_model_reads_the_examples():
+    """The model in models/default loads (weights, config and vocabulary agree) and reads the
+    README's example images: most tokens right everywhere, and some formulas exactly."""
+    from pathlib import Path
+
+    from img2tex.metrics import score
+
+    try:
+        model_dir = default_model_dir()
+    except ModelError:
+        pytest.skip("no default model shipped")
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    labels = dict(line.split("\t", 1) for line in (examples / "labels.tsv").read_text().splitlines() if line)
+    preds = {p.path.name: p for p in predict([examples], model_dir=model_dir, device="cpu")}
+    assert sorted(preds) == sorted(labels)
+    assert all(p.ok for p in preds.values())
+    names = sorted(labels)
+    s = score([labels[n] for n in names], [preds[n].latex for n in names])
+    assert s["edit_accuracy"] >= 0.8, s
+    assert s["exact_match"] >= 0.4, s
+
+
 def test_import_is_light():
     code = "import sys, img2tex.predict; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
