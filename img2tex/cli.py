@@ -245,8 +245,6 @@ def train(
     val_source = open_split(val, val_split, normalize=normalize) if val is not None else None
     cfg = TrainConfig(batch_size=batch_size, epochs=epochs, lr=lr, max_steps=max_steps, val_size=val_size,
                       checkpoint_every=checkpoint_every, device=device, seed=seed, bf16=bf16)
-    if bf16 not in ("auto", "on", "off"):
-        raise _fail(f"--bf16 must be auto, on or off, not {bf16!r}", 2)
     voc = Vocab.load(vocab_path) if vocab_path is not None else None
     summary = run_training(train_source, val_source, out, cfg, model_cfg=None if resume else PRESETS[preset](),
                            vocab=voc, resume=resume)

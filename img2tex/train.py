@@ -64,6 +64,10 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (and checkpoint) after this many steps in total
     scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
 
+    def __post_init__(self) -> None:
+        if self.bf16 not in ("auto", "on", "off"):
+            raise ModelError(f"bf16 must be auto, on or off, not {self.bf16!r}")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
@@ -179,9 +183,8 @@ class _Run:
 
 
 def _autocast(device: torch.device, bf16: str = "auto") -> Any:
-    """bf16 mixed precision for the forward pass (weights and optimizer stay float32)."""
-    if bf16 not in ("auto", "on", "off"):
-        raise ModelError(f"bf16 must be auto, on or off, not {bf16!r}")
+    """bf16 mixed precision for the forward pass (weights and optimizer stay float32);
+    `bf16` is TrainConfig.bf16, checked there."""
     enabled = bf16 == "on" or (bf16 == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 

@@ -116,7 +116,7 @@ def test_bf16_autocast_on_cpu_trains(tmp_path):
     with _autocast(torch.device("cpu"), "auto"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     with pytest.raises(ModelError, match="bf16"):
-        _autocast(torch.device("cpu"), "yes")
+        TrainConfig(bf16="yes")
     src = FakeSource(8)
     cfg = TrainConfig(batch_size=4, epochs=15, lr=5e-3, warmup_steps=2, log_every=1, val_size=0,
                       checkpoint_every=1000, device="cpu", bf16="on")
