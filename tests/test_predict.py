@@ -71,6 +71,7 @@ def test_shipped_model_reads_the_examples():
     README's example images: most tokens right everywhere, and some formulas exactly."""
     from pathlib import Path
 
+    from img2tex.datasets import open_split
     from img2tex.metrics import score
 
     try:
@@ -78,8 +79,9 @@ def test_shipped_model_reads_the_examples():
     except ModelError:
         pytest.skip("no default model shipped")
     examples = Path(__file__).resolve().parents[1] / "examples"
-    labels = dict(line.split("\t", 1) for line in (examples / "labels.tsv").read_text().splitlines() if line)
-    preds = {p.path.name: p for p in predict([examples], model_dir=model_dir, device="cpu")}
+    source = open_split(examples, "test")  # the plain layout: images + labels.tsv
+    labels = {source.name(i): source.formula(i) for i in range(len(source))}
+    preds = {p.path.stem: p for p in predict([examples], model_dir=model_dir, device="cpu")}
     assert sorted(preds) == sorted(labels)
     assert all(p.ok for p in preds.values())
     names = sorted(labels)
