@@ -39,9 +39,21 @@ def sh(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, text=True, **kw)  # type: ignore[call-overload]
 
 
+def _readable(packed: Path) -> bool:
+    """True when `packed` is a packed split this img2tex reads (not missing, not an older version)."""
+    from img2tex.errors import DatasetError
+    from img2tex.packed import PackedDataset
+
+    try:
+        PackedDataset(packed)
+    except DatasetError:
+        return False
+    return True
+
+
 def render_test(work: Path, variant: str) -> Path:
     out = work / f"test_{variant}"
-    if not (out / "packed" / "packed.json").exists():
+    if not _readable(out / "packed"):  # render skips images it has, so this only re-packs old folders
         r = sh(["img2tex", "render", str(work / "corpus" / "test.lst"), str(out), "--split", "test",
                 "--names", str(work / "corpus" / "test_names.lst"), "--packed", *VARIANTS[variant][0]],
                stdout=subprocess.PIPE)

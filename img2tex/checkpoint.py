@@ -1,9 +1,10 @@
 """Model folders and training checkpoints, written without pickle.
 
 A model folder holds `model.safetensors` (weights), `config.json` (format version, ModelConfig,
-the ImageConfig the model was trained with) and `vocab.json`. Loading never unpickles anything
-(no torch.load), so a model folder from a stranger cannot run code; and it checks that the three
-files agree, so a mixed-up folder fails with one clear ModelError instead of garbage output.
+the ImageConfig the model was trained with) and `vocab.json` (the last two read by modelfile.py).
+Loading never unpickles anything (no torch.load), so a model folder from a stranger cannot run
+code; and it checks that the three files agree, so a mixed-up folder fails with one clear
+ModelError instead of garbage output.
 
 A training checkpoint is a model folder plus `train_state.safetensors` (optimizer moments, RNG
 byte states) and `train_state.json` (everything else: step, epoch, sampler position, ...).
@@ -23,30 +24,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from img2tex.errors import DatasetError, ModelError
+from img2tex.errors import ModelError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
-from img2tex.model import Img2TexModel, ModelConfig
+from img2tex.images import ImageConfig
+from img2tex.model import Img2TexModel
+from img2tex.modelfile import CONFIG, FORMAT, VERSION, VOCAB, WEIGHTS, load_config, load_vocab, read_json
 from img2tex.vocab import Vocab
 
-FORMAT = "img2tex-model"
-VERSION = 1
-WEIGHTS, CONFIG, VOCAB = "model.safetensors", "config.json", "vocab.json"
 STATE_TENSORS, STATE_JSON = "train_state.safetensors", "train_state.json"
-
-
-def _image_cfg_to_dict(cfg: Any) -> dict[str, Any]:
-    return cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
-
-
-def _image_cfg_from_dict(d: dict[str, Any]) -> Any:
-    from img2tex.images import ImageConfig
-
-    try:
-        if hasattr(ImageConfig, "from_dict"):
-            return ImageConfig.from_dict(d)
-        return ImageConfig(**d)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"model config: bad image settings: {exc}") from None
 
 
 def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -62,17 +47,8 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"model folder {path.parent}: {path.name} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: not readable JSON ({exc})") from None
-
-
 def save_model(
-    model_dir: str | Path, model: Img2TexModel, vocab: Vocab, image_cfg: Any, extra: dict[str, Any] | None = None
+    model_dir: str | Path, model: Img2TexModel, vocab: Vocab, image_cfg: ImageConfig, extra: dict[str, Any] | None = None
 ) -> None:
     """Write weights, config and vocabulary; each file atomically, weights last-but-one so a
     reader never pairs new weights with an old config of another shape for long."""
@@ -82,7 +58,7 @@ def save_model(
         "format": FORMAT,
         "version": VERSION,
         "model": model.cfg.to_dict(),
-        "image": _image_cfg_to_dict(image_cfg),
+        "image": dataclasses.asdict(image_cfg),
     }
     if extra:
         config["info"] = extra
@@ -91,34 +67,12 @@ def save_model(
     atomic_write_text(d / CONFIG, json.dumps(config, indent=2) + "\n")
 
 
-def load_config(model_dir: str | Path) -> tuple[ModelConfig, Any, dict[str, Any]]:
-    """(ModelConfig, ImageConfig, raw config dict) of a model folder."""
-    d = Path(model_dir)
-    if not d.is_dir():
-        raise ModelError(f"model folder not found: {d}")
-    raw = _read_json(d / CONFIG)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ModelError(f"{d / CONFIG}: not an img2tex model config")
-    if raw.get("version") != VERSION:
-        raise ModelError(f"{d / CONFIG}: model format version {raw.get('version')} is not supported (expected {VERSION})")
-    try:
-        mcfg = ModelConfig.from_dict(raw["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{d / CONFIG}: bad model settings ({exc})") from None
-    return mcfg, _image_cfg_from_dict(raw.get("image", {})), raw
-
-
-def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Img2TexModel, Vocab, Any]:
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Img2TexModel, Vocab, ImageConfig]:
     """Model (eval mode, on `device`), vocabulary and ImageConfig of a model folder; ModelError
     when a file is missing or the weights, config and vocabulary do not agree."""
     d = Path(model_dir)
     mcfg, image_cfg, _ = load_config(d)
-    try:
-        vocab = Vocab.load(d / VOCAB)
-    except DatasetError as exc:
-        raise ModelError(str(exc)) from None
-    if len(vocab) != mcfg.vocab_size:
-        raise ModelError(f"model folder {d}: vocabulary has {len(vocab)} tokens but the model expects {mcfg.vocab_size}")
+    vocab = load_vocab(d, mcfg)
     model = Img2TexModel(mcfg)
     tensors = _read_tensors(d / WEIGHTS)
     expected = model.state_dict()
@@ -194,7 +148,7 @@ def save_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, 
 def load_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, restore_rng: bool = True) -> dict[str, Any]:
     """Restore optimizer (and RNG states) saved by `save_training_state`; returns its `state`."""
     d = Path(ckpt_dir)
-    meta = _read_json(d / STATE_JSON)
+    meta = read_json(d / STATE_JSON)
     if not isinstance(meta, dict) or meta.get("format") != "img2tex-train-state":
         raise ModelError(f"{d / STATE_JSON}: not an img2tex training state")
     tensors = _read_tensors(d / STATE_TENSORS)

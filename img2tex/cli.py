@@ -218,7 +218,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto (CUDA when there is one), cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of weights, batch order and dropout.")] = 0,
     bf16: Annotated[str, typer.Option(help="bf16 autocast: auto (on CUDA only), on (also on a CPU with native bf16 such as AVX512-BF16, where it is faster), off.")] = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    scale_jitter: Annotated[Optional[float], typer.Option(help="Show half the images resized by up to (1 + J)x either way and read back with the glyph-size rescale, as predict reads them, so the model copes with other resolutions (0 = off; on --resume the saved value unless given).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped (--epochs, --max-steps and --scale-jitter may change).")] = False,
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")] = False,
 ) -> None:
     """Train a model with teacher forcing: token cross-entropy, Adam, gradient clipping, batches
@@ -234,7 +235,7 @@ def train(
       img2tex train data/train/packed -o runs/small --resume --epochs 20
     """
     from img2tex.datasets import open_split, open_splits
-    from img2tex.model import PRESETS
+    from img2tex.architecture import PRESETS
     from img2tex.train import TrainConfig
     from img2tex.train import train as run_training
     from img2tex.vocab import Vocab
@@ -244,7 +245,8 @@ def train(
     train_source = open_splits(data, split, normalize=normalize)
     val_source = open_split(val, val_split, normalize=normalize) if val is not None else None
     cfg = TrainConfig(batch_size=batch_size, epochs=epochs, lr=lr, max_steps=max_steps, val_size=val_size,
-                      checkpoint_every=checkpoint_every, device=device, seed=seed, bf16=bf16)
+                      checkpoint_every=checkpoint_every, device=device, seed=seed, bf16=bf16,
+                      scale_jitter=scale_jitter)
     voc = Vocab.load(vocab_path) if vocab_path is not None else None
     summary = run_training(train_source, val_source, out, cfg, model_cfg=None if resume else PRESETS[preset](),
                            vocab=voc, resume=resume)

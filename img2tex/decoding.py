@@ -1,48 +1,18 @@
-"""Batched greedy and beam-search decoding with a guard against endless loops.
+"""Batched greedy and beam-search decoding with the torch model.
 
-A model that has not converged (or an image unlike its training data) can emit the same token
-or n-gram forever; `loops` stops such a hypothesis once a short pattern has repeated over a long
-stretch, so decoding time stays bounded even before `max_len`.
+Settings, hypotheses and the guard against endless loops live in hypotheses.py (shared with the
+numpy path); they are imported here too, so callers find everything about decoding in one place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
+from img2tex.hypotheses import DecodeConfig, Hypothesis, loops
 from img2tex.model import Img2TexModel
 
-
-@dataclass
-class DecodeConfig:
-    beam: int = 1  # 1 = greedy
-    max_len: int = 200
-    length_alpha: float = 1.0  # score = sum(log p) / len ** alpha
-    max_period: int = 8  # loop guard: patterns of 1..max_period tokens ...
-    loop_tokens: int = 24  # ... repeated back to back over at least this many tokens
-
-
-@dataclass
-class Hypothesis:
-    tokens: list[int]  # without BOS/EOS
-    score: float  # length-normalised log-probability
-    finished: bool  # ended with EOS (False: hit max_len or was stopped as a loop)
-
-
-def loops(seqs: Tensor, max_period: int, loop_tokens: int) -> Tensor:
-    """(N, L) token rows -> (N,) True where the row ends in a pattern of period p <= max_period
-    repeated back to back over at least max(loop_tokens, 3p) tokens."""
-    n, length = seqs.shape
-    out = torch.zeros(n, dtype=torch.bool, device=seqs.device)
-    for p in range(1, max_period + 1):
-        span = max(loop_tokens, 3 * p)
-        if span > length:
-            break
-        tail = seqs[:, length - span :]
-        out |= (tail[:, p:] == tail[:, :-p]).all(dim=1)
-    return out
+__all__ = ["DecodeConfig", "Hypothesis", "beam_search", "decode", "greedy", "loops"]
 
 
 @torch.no_grad()

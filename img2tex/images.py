@@ -329,6 +329,18 @@ def _resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
+def resize_by(a: np.ndarray, factor: float) -> np.ndarray:
+    """The image as if it had been rendered `factor` times as large (area-averaged when shrinking).
+
+    Training uses it to show the model renders at other resolutions than its own, so that the
+    glyph-size rescale in `preprocess` meets at prediction time the blur it was trained on.
+    """
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ImageError(f"resize factor must be a positive number, got {factor}")
+    h, w = a.shape
+    return _resize(a, max(1, round(h * factor)), max(1, round(w * factor)))
+
+
 def preprocess(a: np.ndarray, cfg: ImageConfig, scale: float | None = None) -> np.ndarray:
     """Crop to the ink, rescale to the model's glyph size, clamp to the max size, pad.
 

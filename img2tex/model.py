@@ -11,96 +11,20 @@ Shape of the computation (im2markup, Deng et al. 2017, simplified):
   recurrent cell with the embedding of the previous token (input feeding), and the output layer
   reads [h_t; context].
 
-Everything is sized by `ModelConfig`, which is saved beside the weights (see checkpoint.py).
+Everything is sized by `ModelConfig` (architecture.py), which is saved beside the weights (see
+checkpoint.py).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2tex.architecture import ModelConfig, positional_encoding_2d
 from img2tex.errors import ModelError
-
-
-@dataclass
-class ModelConfig:
-    """Every size of the network; `vocab_size` is filled in from the vocabulary."""
-
-    vocab_size: int = 0
-    #: encoder blocks as (channels, convs in block, pool height, pool width); pools multiply to the
-    #: downsampling factors (8 x 8 here).
-    enc_blocks: list[tuple[int, int, int, int]] = field(
-        default_factory=lambda: [(16, 1, 2, 2), (32, 1, 2, 2), (64, 1, 2, 2), (128, 1, 1, 1)]
-    )
-    emb_dim: int = 64
-    hidden_dim: int = 256
-    attn_dim: int = 64
-    cell: str = "lstm"  # "lstm" or "gru" (LSTM measured faster on CPU: benchmarks/results)
-    dropout: float = 0.1
-
-    @property
-    def enc_dim(self) -> int:
-        return self.enc_blocks[-1][0]
-
-    @property
-    def downsample(self) -> tuple[int, int]:
-        """(height, width) factor between image pixels and grid cells."""
-        fh = fw = 1
-        for _, _, ph, pw in self.enc_blocks:
-            fh, fw = fh * ph, fw * pw
-        return fh, fw
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["enc_blocks"] = [list(b) for b in self.enc_blocks]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ModelError(f"model config has unknown fields: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        if "enc_blocks" in d:
-            d["enc_blocks"] = [tuple(int(x) for x in b) for b in d["enc_blocks"]]
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        if self.cell not in ("lstm", "gru"):
-            raise ModelError(f"model config: cell must be 'lstm' or 'gru', not {self.cell!r}")
-        if self.enc_dim % 4:
-            raise ModelError("model config: last encoder channel count must be a multiple of 4")
-        if not self.enc_blocks or any(len(b) != 4 or min(b) < 1 for b in self.enc_blocks):
-            raise ModelError("model config: enc_blocks must be (channels, convs, pool_h, pool_w) with all >= 1")
-
-
-def cpu_config(vocab_size: int = 0) -> ModelConfig:
-    """Default: trains at a few hundred samples/s on 2 CPU cores (see benchmarks/bench_model.py)."""
-    return ModelConfig(vocab_size=vocab_size)
-
-
-def paper_config(vocab_size: int = 0) -> ModelConfig:
-    """im2markup-sized network for a GPU (about its encoder widths and 512-unit decoder)."""
-    return ModelConfig(
-        vocab_size=vocab_size,
-        enc_blocks=[(64, 1, 2, 2), (128, 1, 2, 2), (256, 2, 2, 1), (512, 1, 1, 2), (512, 1, 1, 1)],
-        emb_dim=80,
-        hidden_dim=512,
-        attn_dim=512,
-        cell="lstm",
-        dropout=0.3,
-    )
-
-
-PRESETS = {"cpu": cpu_config, "paper": paper_config}
 
 
 class Memory(NamedTuple):
@@ -126,17 +50,6 @@ class State(NamedTuple):
             self.c.index_select(0, index),
             Memory(m.feats.index_select(0, index), m.keys.index_select(0, index), m.mask.index_select(0, index)),
         )
-
-
-def positional_encoding_2d(height: int, width: int, dim: int, device: torch.device) -> Tensor:
-    """(height*width, dim) sinusoids: first half of the channels encode the row, second half the column."""
-    half = dim // 2
-    freqs = torch.exp(torch.arange(0, half, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / half))
-    ys = torch.arange(height, device=device, dtype=torch.float32)[:, None] * freqs  # (H, half/2)
-    xs = torch.arange(width, device=device, dtype=torch.float32)[:, None] * freqs  # (W, half/2)
-    pe_y = torch.cat([ys.sin(), ys.cos()], dim=1)[:, None, :].expand(height, width, half)
-    pe_x = torch.cat([xs.sin(), xs.cos()], dim=1)[None, :, :].expand(height, width, half)
-    return torch.cat([pe_y, pe_x], dim=2).reshape(height * width, dim)
 
 
 class Encoder(nn.Module):
@@ -198,7 +111,8 @@ class Img2TexModel(nn.Module):
         """Grid of position-aware features plus their attention keys and validity mask."""
         grid, mask = self.encoder(images, image_mask)
         b, c, gh, gw = grid.shape
-        feats = grid.flatten(2).transpose(1, 2) + positional_encoding_2d(gh, gw, c, grid.device).to(grid.dtype)
+        pe = torch.from_numpy(positional_encoding_2d(gh, gw, c)).to(grid.device, grid.dtype)
+        feats = grid.flatten(2).transpose(1, 2) + pe
         mask = mask.reshape(b, gh * gw)
         # An image smaller than one cell would leave nothing to attend to; keep the first cell.
         mask = mask | (~mask.any(dim=1, keepdim=True) & (torch.arange(gh * gw, device=mask.device) == 0))

@@ -1,20 +1,27 @@
 """Packed datasets: one rendered split in five files instead of 100k small PNGs.
 
 Layout of a packed folder (no pickle anywhere):
-  packed.json   {"format": "img2tex-packed", "version": 2, "count": n, "levels": L, "codec": "lzma-2bit-cols"}
-  index.npy     int64 (n, 4): byte offset, byte length, height, width of each image
-  images.bin    the images, each compressed on its own (see below), back to back
-  names.txt     one image name per line
-  formulas.txt  one normalized formula per line
+  packed.json       {"format": "img2tex-packed", "version": 3, "count": n, "levels": L, "codec": "lzma-2bit-cols"}
+  images.bin        the images, each compressed on its own (see below), back to back
+  index.npy.xz      uint32 (n, 3): compressed byte length, height, width of each image (offsets
+                    are the running sum of lengths)
+  names.txt.xz      one image name per line
+  formulas.txt.xz   one normalized formula per line
 
-Codec (version 2): each pixel becomes a level code (0 = white, levels-1 = black), codes are
+Everything but the images is read whole when a split is opened and is text-like, so it is
+xz-compressed: formulas shrink ~5x (1.59 MB -> 0.31 MB for the 9,848 im2latex test formulas),
+the index ~9x. Measured on the clean im2latex test renders (benchmarks/results/packed_size.md),
+a packed split takes ~544 bytes per image, ~52 MiB per 100k (version 2, with plain-text formulas
+and an int64 index, took ~709 bytes per image, ~68 MiB).
+
+Image codec: each pixel becomes a level code (0 = white, levels-1 = black), codes are
 bit-packed (1, 2, 4 or 8 bits by the number of levels) down each *column* (4 vertically adjacent
 pixels per byte at 4 levels), and the packed bytes go through raw LZMA2 with lc=lp=pb=0 and a
 64 KiB dictionary. Why (measured on im2latex's 1,200-formula sample rendered by `img2tex render`,
 see benchmarks/results/render_throughput.md): formulas are wide and short, so columns are short
 and repeat (glyph strokes, white gaps), which LZ matches far better than long rows; bit packing
-shrinks match lengths; lc=lp=pb=0 fits data with no byte-level structure. Against v1 (zlib on
-byte rows) this is roughly half the size at 4 levels. Rejected by measurement: PNG 'Up' filter
+shrinks match lengths; lc=lp=pb=0 fits data with no byte-level structure. Against zlib on byte
+rows this is roughly half the size at 4 levels. Rejected by measurement: PNG 'Up' filter
 (worse: it breaks LZ matches), a shared zlib preset dictionary (~1% gain), separate ink mask +
 grey stream (worse), compressing groups of images (only ~10% more at 16 images per group, and
 random access would decode 16x the pixels). Decoding stays one C call plus a few numpy ops per
@@ -24,6 +31,7 @@ by size never decodes an image. `levels=256` stores pixels exactly.
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 import os
@@ -37,11 +45,13 @@ from img2tex.errors import DatasetError, Img2TexError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
 
 FORMAT = "img2tex-packed"
-VERSION = 2
+VERSION = 3
 CODEC = "lzma-2bit-cols"
 _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 0, "lp": 0, "pb": 0, "dict_size": 1 << 16}]
 META = "packed.json"
 DEFAULT_LEVELS = 4
+INDEX, NAMES, FORMULAS, IMAGES = "index.npy.xz", "names.txt.xz", "formulas.txt.xz", "images.bin"
+_XZ_PRESET = 9 | lzma.PRESET_EXTREME
 
 
 def quantize(a: np.ndarray, levels: int) -> np.ndarray:
@@ -105,7 +115,7 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
     out.mkdir(parents=True, exist_ok=True)
     (out / META).unlink(missing_ok=True)
     blobs = bytearray()
-    index: list[tuple[int, int, int, int]] = []
+    index: list[tuple[int, int, int]] = []
     names: list[str] = []
     formulas: list[str] = []
     for name, image, formula in items:
@@ -116,19 +126,18 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
             if "\n" in text or "\r" in text:
                 raise DatasetError(f"{name}: {what} holds a line break")
         blob = _encode(quantize(a, levels), levels)
-        index.append((len(blobs), len(blob), a.shape[0], a.shape[1]))
+        if max(a.shape) > np.iinfo(np.uint32).max:
+            raise DatasetError(f"{name}: image is too large to pack ({a.shape})")
+        index.append((len(blob), a.shape[0], a.shape[1]))
         blobs += blob
         names.append(name)
         formulas.append(formula)
-    idx = np.array(index, dtype=np.int64).reshape(-1, 4)
-    import io
-
     buf = io.BytesIO()
-    np.save(buf, idx, allow_pickle=False)
-    atomic_write_bytes(out / "index.npy", buf.getvalue())
-    atomic_write_bytes(out / "images.bin", bytes(blobs))
-    atomic_write_text(out / "names.txt", "".join(n + "\n" for n in names))
-    atomic_write_text(out / "formulas.txt", "".join(f + "\n" for f in formulas))
+    np.save(buf, np.array(index, dtype=np.uint32).reshape(-1, 3), allow_pickle=False)
+    atomic_write_bytes(out / INDEX, lzma.compress(buf.getvalue(), preset=_XZ_PRESET))
+    atomic_write_bytes(out / IMAGES, bytes(blobs))
+    for fname, lines in ((NAMES, names), (FORMULAS, formulas)):
+        atomic_write_bytes(out / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET))
     meta = {"format": FORMAT, "version": VERSION, "count": len(names), "levels": levels, "codec": CODEC,
             "bytes": len(blobs)}
     atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n")
@@ -144,6 +153,10 @@ def is_packed(path: str | os.PathLike[str]) -> bool:
         return json.loads((p / META).read_text(encoding="utf-8")).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _read_lines(path: Path) -> list[str]:
+    return lzma.decompress(path.read_bytes()).decode("utf-8").split("\n")[:-1]
 
 
 class PackedDataset:
@@ -162,30 +175,34 @@ class PackedDataset:
             meta = json.loads((p / META).read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("codec") != CODEC:
                 raise DatasetError(f"{p}: unsupported packed format {meta.get('format')} v{meta.get('version')} "
-                                   f"(this img2tex reads v{VERSION}; re-pack the split)")
+                                   f"(this img2tex reads v{VERSION}; re-pack the split: run `img2tex render` "
+                                   "with --packed on the same folder again, rendered images are kept)")
             self.count = int(meta["count"])
             self.levels = int(meta["levels"])
             if not 2 <= self.levels <= 256:
                 raise DatasetError(f"{p}: corrupt packed dataset (levels {self.levels})")
             self._table = _unpack_table(self.levels)
-            self._index = np.load(p / "index.npy", allow_pickle=False)
-            self._names = (p / "names.txt").read_text(encoding="utf-8").split("\n")[:-1]
-            self._formulas = (p / "formulas.txt").read_text(encoding="utf-8").split("\n")[:-1]
-            size = (p / "images.bin").stat().st_size
+            lengths = np.load(io.BytesIO(lzma.decompress((p / INDEX).read_bytes())), allow_pickle=False)
+            self._names = _read_lines(p / NAMES)
+            self._formulas = _read_lines(p / FORMULAS)
+            size = (p / IMAGES).stat().st_size
         except DatasetError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, lzma.LZMAError) as exc:
             raise DatasetError(f"{p}: corrupt packed dataset ({type(exc).__name__}: {exc})") from None
-        idx = self._index
-        if (idx.dtype != np.int64 or idx.shape != (self.count, 4) or len(self._names) != self.count
+        if (lengths.dtype != np.uint32 or lengths.shape != (self.count, 3) or len(self._names) != self.count
                 or len(self._formulas) != self.count):
             raise DatasetError(f"{p}: corrupt packed dataset (files disagree on the number of images)")
-        if self.count and (int((idx[:, 0] + idx[:, 1]).max()) > size or int(idx.min()) < 0
-                           or int(idx[:, 2:].min()) < 1):
-            raise DatasetError(f"{p}: corrupt packed dataset (index points outside images.bin)")
+        # (n, 4) int64: offset, length, height, width; int64 so offsets cannot overflow.
+        idx = np.zeros((self.count, 4), np.int64)
+        idx[:, 1:] = lengths
+        idx[1:, 0] = np.cumsum(idx[:-1, 1])
+        self._index = idx
+        if self.count and (int(idx[-1, 0] + idx[-1, 1]) > size or int(idx[:, 2:].min()) < 1):
+            raise DatasetError(f"{p}: corrupt packed dataset (index points outside {IMAGES})")
         self._blob: mmap.mmap | bytes
         if size:
-            with open(p / "images.bin", "rb") as fh:
+            with open(p / IMAGES, "rb") as fh:
                 self._blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         else:
             self._blob = b""

@@ -2,6 +2,8 @@
 
 * `FormulaDataset`: one item = preprocessed image (uint8, ink on white) + token ids; formulas
   longer than `max_tokens` are left out (im2markup does the same; they cost most and teach least).
+  Optional scale jitter shows the model renders at other resolutions, read the way prediction
+  reads them.
 * `BucketBatchSampler`: batches of similar image size and formula length, so little compute goes
   into padding; shuffled with a (seed, epoch) generator and resumable mid-epoch.
 * `collate_images` / `collate`: pad to the batch maximum rounded up to the bucket grid, with masks.
@@ -9,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from img2tex.datasets import FormulaImages
-from img2tex.images import ImageConfig, bucket_shape, preprocess
+from img2tex.images import ImageConfig, bucket_shape, preprocess, resize_by
 from img2tex.vocab import Vocab
 
 
@@ -47,13 +50,22 @@ class FormulaDataset(Dataset):
 
     `scale`: the rescale factor handed to images.preprocess; 1.0 for training renders that are
     already at the reference glyph size (fast, exact), None to estimate it per image.
+
+    `scale_jitter` (> 0) with probability `jitter_prob` resizes an image by a factor drawn
+    log-uniformly from [1/(1+j), 1+j] and then preprocesses it with the glyph-size estimate, as
+    `img2tex predict` does with a user's image. Without it the model only ever sees its own
+    scale, and images the estimate scales back (blurred) or misjudges read badly (measured on the
+    test split rendered at 0.7x: BLEU 44 against 74 at 1x). Draws are seeded by (seed, epoch,
+    item), so a resumed run sees the same images; `set_epoch` moves to the next draw.
     """
 
     def __init__(
         self, source: FormulaImages, vocab: Vocab, image_cfg: ImageConfig, max_tokens: int = 150,
-        scale: float | None = 1.0, limit: int | None = None,
+        scale: float | None = 1.0, limit: int | None = None, scale_jitter: float = 0.0,
+        jitter_prob: float = 0.5, seed: int = 0,
     ) -> None:
         self.source, self.vocab, self.image_cfg, self.scale = source, vocab, image_cfg, scale
+        self.scale_jitter, self.jitter_prob, self.seed, self.epoch = scale_jitter, jitter_prob, seed, 0
         n = len(source) if limit is None else min(limit, len(source))
         self.ids: list[list[int]] = []
         self.indices: list[int] = []
@@ -69,7 +81,16 @@ class FormulaDataset(Dataset):
 
     def __getitem__(self, k: int) -> tuple[int, np.ndarray, list[int]]:
         i = self.indices[k]
-        return k, preprocess(self.source.image(i), self.image_cfg, scale=self.scale), self.ids[k]
+        a, scale = self.source.image(i), self.scale
+        if self.scale_jitter > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, k])
+            if rng.random() < self.jitter_prob:
+                span = math.log1p(self.scale_jitter)
+                a, scale = resize_by(a, math.exp(rng.uniform(-span, span))), None
+        return k, preprocess(a, self.image_cfg, scale=scale), self.ids[k]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def shapes(self) -> list[tuple[int, int]]:
         """Approximate model-input sizes from the source's stored sizes (no image decoding),

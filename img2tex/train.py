@@ -22,14 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from img2tex.checkpoint import load_config, load_training_state, save_model, save_training_state
+from img2tex.checkpoint import load_training_state, save_model, save_training_state
 from img2tex.decoding import DecodeConfig
 from img2tex.errors import ModelError
 from img2tex.evaluate import decode_dataset, ids_to_text, pick_device
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
-from img2tex.model import Img2TexModel, ModelConfig, count_parameters
+from img2tex.architecture import ModelConfig
+from img2tex.model import Img2TexModel, count_parameters
+from img2tex.modelfile import load_config
 from img2tex.datasets import FormulaImages
 from img2tex.pipeline import BucketBatchSampler, Collate, FormulaDataset
 from img2tex.vocab import Vocab, build_vocab
@@ -63,6 +65,11 @@ class TrainConfig:
     min_count: int = 1  # vocabulary: tokens seen fewer times become <unk>
     max_steps: int | None = None  # stop early (and checkpoint) after this many steps in total
     scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
+    #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
+    #: estimate as predict reads them (pipeline.FormulaDataset); 0 = off. None = off, and on a
+    #: resume: keep the saved setting.
+    scale_jitter: float | None = None
+    jitter_prob: float = 0.5
 
     def __post_init__(self) -> None:
         if self.bf16 not in ("auto", "on", "off"):
@@ -232,8 +239,10 @@ def train(
             raise ModelError(f"nothing to resume: {last} holds no training state")
         meta = json.loads((last / "train_state.json").read_text(encoding="utf-8"))["state"]
         saved_cfg = TrainConfig.from_dict(meta["train_config"])
-        if cfg is not None:  # allow extending a run (more epochs / steps), keep the rest
+        if cfg is not None:  # allow extending a run (more epochs / steps, new jitter), keep the rest
             saved_cfg.epochs, saved_cfg.max_steps = cfg.epochs, cfg.max_steps
+            if cfg.scale_jitter is not None:
+                saved_cfg.scale_jitter = cfg.scale_jitter
         cfg = saved_cfg
         model_cfg, image_cfg, _ = load_config(last)
         vocab = Vocab.load(last / "vocab.json")
@@ -259,7 +268,8 @@ def train(
         {"train": asdict(cfg), "model": model_cfg.to_dict(), "image": asdict(image_cfg),
          "parameters": count_parameters(model)}, indent=2) + "\n")
 
-    train_ds = FormulaDataset(train_source, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale)
+    train_ds = FormulaDataset(train_source, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
+                              scale_jitter=cfg.scale_jitter or 0.0, jitter_prob=cfg.jitter_prob, seed=cfg.seed)
     if len(train_ds) == 0:
         raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
     val_ds = (FormulaDataset(val_source, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
@@ -287,6 +297,7 @@ def train(
             task = bar.add_task("train", total=steps_per_epoch, epoch=r.epoch + 1, loss=float("nan"), sps=0.0, tps=0.0)
             while r.epoch < cfg.epochs:
                 sampler.set_epoch(r.epoch, r.position)
+                train_ds.set_epoch(r.epoch)
                 bar.update(task, completed=r.position, epoch=f"{r.epoch + 1}/{cfg.epochs}")
                 for batch in loader:
                     if cfg.max_steps is not None and r.step >= cfg.max_steps:

@@ -6,7 +6,8 @@ from img2tex.checkpoint import save_model
 from img2tex.errors import ModelError
 from img2tex.evaluate import evaluate
 from img2tex.images import ImageConfig
-from img2tex.model import Img2TexModel, ModelConfig
+from img2tex.architecture import ModelConfig
+from img2tex.model import Img2TexModel
 from img2tex.vocab import build_vocab
 from tests.test_pipeline import FakeSource
 

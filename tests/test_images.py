@@ -23,6 +23,7 @@ from img2tex.images import (
     load_image,
     pad_to,
     preprocess,
+    resize_by,
 )
 
 
@@ -192,6 +193,18 @@ def test_preprocess_is_scale_invariant(factor: float) -> None:
     assert pb.shape[1] == pytest.approx(pa.shape[1], rel=0.15)
     # and the glyphs really are at the reference height
     assert estimate_text_height(pa) == pytest.approx(cfg.text_height, rel=0.15)
+
+
+def test_resize_by_scales_both_sides_and_keeps_ink() -> None:
+    a = formula_image(40)
+    h, w = a.shape
+    small, big = resize_by(a, 0.5), resize_by(a, 1.5)
+    assert small.shape == (round(h * 0.5), round(w * 0.5)) and big.shape == (round(h * 1.5), round(w * 1.5))
+    assert small.min() < 128 and small.dtype == np.uint8  # area averaging keeps strokes dark enough
+    assert estimate_text_height(big) == pytest.approx(1.5 * estimate_text_height(a), rel=0.15)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ImageError):
+            resize_by(a, bad)
 
 
 def test_preprocess_given_scale_pad_and_clamp(glyph: np.ndarray) -> None:

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from img2tex.errors import ModelError
-from img2tex.model import Img2TexModel, ModelConfig, count_parameters, cpu_config, paper_config, positional_encoding_2d
+from img2tex.architecture import ModelConfig, cpu_config, paper_config, positional_encoding_2d
+from img2tex.model import Img2TexModel, count_parameters
 
 
 def tiny(cell: str = "lstm") -> Img2TexModel:
@@ -70,6 +71,6 @@ def test_bad_config_raises_model_error():
 
 
 def test_positional_encoding_distinguishes_cells():
-    pe = positional_encoding_2d(4, 6, 16, torch.device("cpu"))
+    pe = torch.from_numpy(positional_encoding_2d(4, 6, 16))
     assert pe.shape == (24, 16)
     assert torch.cdist(pe, pe).add(torch.eye(24)).min() > 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_corrupt_and_missing(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="not a packed dataset"):
         PackedDataset(tmp_path)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
-    (tmp_path / "names.txt").write_text("only\n")
+    (tmp_path / "names.txt.xz").write_bytes(lzma.compress(b"only\n"))
     with pytest.raises(DatasetError, match="disagree"):
         PackedDataset(tmp_path)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
@@ -86,10 +87,10 @@ def test_corrupt_and_missing(tmp_path: Path) -> None:
     (tmp_path / "images.bin").write_bytes(b"\0" * len(blob))
     with pytest.raises(DatasetError, match="corrupt"):
         PackedDataset(tmp_path).image(0)
-    (tmp_path / "index.npy").write_bytes(b"junk")
+    (tmp_path / "index.npy.xz").write_bytes(b"junk")
     with pytest.raises(DatasetError, match="corrupt"):
         PackedDataset(tmp_path)
-    (tmp_path / "index.npy").unlink()
+    (tmp_path / "index.npy.xz").unlink()
     with pytest.raises(DatasetError):
         PackedDataset(tmp_path)
 
@@ -106,7 +107,19 @@ def test_every_level_count_round_trips(tmp_path: Path, levels: int) -> None:
 
 def test_old_format_version_refused(tmp_path: Path) -> None:
     write_packed(tmp_path, [("n", _images(1)[0], "x")])
-    meta = (tmp_path / "packed.json").read_text().replace('"version": 2', '"version": 1')
+    meta = (tmp_path / "packed.json").read_text().replace('"version": 3', '"version": 2')
     (tmp_path / "packed.json").write_text(meta)
     with pytest.raises(DatasetError, match="re-pack"):
         PackedDataset(tmp_path)
+
+
+def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> None:
+    imgs = _images(3)
+    formulas = [r"\frac { a } { b } + \alpha ^ { 2 } = ö" * 20 for _ in imgs]
+    write_packed(tmp_path, [(f"bild-{k}-ü", a, f) for k, (a, f) in enumerate(zip(imgs, formulas))])
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
+    assert (tmp_path / "formulas.txt.xz").stat().st_size < len("\n".join(formulas).encode()) / 5
+    ds = PackedDataset(tmp_path)
+    assert [ds.formula(k) for k in range(3)] == formulas and ds.name(2) == "bild-2-ü"
+    assert [ds.shape(k) for k in range(3)] == [a.shape for a in imgs]

@@ -95,3 +95,19 @@ def test_dataset_skips_long_formulas():
     ds = dataset(40, max_tokens=4)
     assert all(len(ids) <= 4 for ids in ds.ids)
     assert 0 < len(ds) < 40
+
+
+def test_scale_jitter_resizes_some_items_reproducibly_per_epoch():
+    src = FakeSource(40)
+    vocab = build_vocab(f.split() for f in src.formulas)
+    plain = FormulaDataset(src, vocab, ImageConfig())
+    jit = FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.5, seed=1)
+    shapes = lambda ds: [ds[k][1].shape for k in range(len(ds))]  # noqa: E731
+    base, e0 = shapes(plain), shapes(jit)
+    changed = sum(a != b for a, b in zip(base, e0))
+    assert 5 <= changed <= 35  # about half are resized; the rest are read as they are
+    assert e0 == shapes(FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, seed=1))
+    jit.set_epoch(1)
+    assert shapes(jit) != e0  # a new draw each epoch
+    never = FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.0)
+    assert shapes(never) == base

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from img2tex.evaluate import evaluate
-from img2tex.model import ModelConfig
+from img2tex.architecture import ModelConfig
 from img2tex.predict import predict
 from img2tex.train import TrainConfig, draw_loss_curve, lr_at, train
 from tests.test_pipeline import FakeSource
@@ -132,3 +132,19 @@ def test_lr_schedule_and_curve():
     assert lr_at(100, 100, cfg) == pytest.approx(1e-5)
     png = draw_loss_curve([(1, 3.0), (2, 2.0), (3, 1.5)], [(3, 1.7)])
     assert png.startswith(b"\x89PNG")
+
+
+def test_resume_with_scale_jitter_is_reproducible_and_can_change_it(tmp_path):
+    src = FakeSource(24)
+    cfg = dict(batch_size=4, epochs=2, lr=3e-3, warmup_steps=2, log_every=1, val_size=0, checkpoint_every=1000,
+               device="cpu", scale_jitter=0.5)
+    train(src, None, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(), progress=False)
+    train(src, None, tmp_path / "b", TrainConfig(**cfg, max_steps=7), tiny_cfg(), progress=False)
+    train(src, None, tmp_path / "b", TrainConfig(**{**cfg, "scale_jitter": None}), resume=True, progress=False)
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    for step in range(8, 13):  # the saved jitter was kept, with the same draws
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+    train(src, None, tmp_path / "b", TrainConfig(**{**cfg, "epochs": 3, "scale_jitter": 0.0}), resume=True,
+          progress=False)
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
+    assert saved["scale_jitter"] == 0.0 and saved["epochs"] == 3
