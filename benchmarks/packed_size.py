@@ -24,9 +24,8 @@ from img2tex.packed import VERSION, PackedDataset, pack_processed
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(src: Path, levels: int, work: Path) -> dict[str, object]:
-    split = _split_of(src)
-    dst = work / src.name
+def pack_and_measure(src: Path, dst: Path, split: str, levels: int) -> dict[str, object]:
+    """Pack the rendered folder `src` into `dst`; sizes per file and image, pack and load rates."""
     t = time.perf_counter()
     n = pack_processed(src, dst, split=split, levels=levels)
     pack_s = time.perf_counter() - t
@@ -39,7 +38,7 @@ def measure(src: Path, levels: int, work: Path) -> dict[str, object]:
     for i in order:
         ds.image(i)
     load = len(ds) / (time.perf_counter() - t)
-    return {"folder": str(src), "split": split, "images": n, "levels": levels, "files": files, "bytes": total,
+    return {"images": n, "levels": levels, "files": files, "bytes": total,
             "bytes_per_image": round(total / n, 1), "mib_per_100k": round(total / n * 1e5 / 2**20, 1),
             "load_images_per_s": round(load), "pack_images_per_s": round(n / pack_s)}
 
@@ -63,7 +62,10 @@ def main() -> None:
         "format_version": VERSION, "sets": []}
     with tempfile.TemporaryDirectory() as tmp:
         for folder in args.folders:
-            result["sets"].append(measure(folder, args.levels, Path(tmp)))  # type: ignore[union-attr]
+            split = _split_of(folder)
+            row = {"folder": str(folder), "split": split,
+                   **pack_and_measure(folder, Path(tmp) / folder.name, split, args.levels)}
+            result["sets"].append(row)  # type: ignore[union-attr]
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "packed_size.json", json.dumps(result, indent=1) + "\n")
     lines = [f"# Packed size (format v{VERSION})\n", f"Machine: {result['machine']}\n",

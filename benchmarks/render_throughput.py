@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from img2tex.fileio import atomic_write_text
-from img2tex.packed import PackedDataset, pack_processed
 from img2tex.render import RenderConfig, render_formulas
+from packed_size import pack_and_measure  # benchmarks/ is the script's folder
 
 DATA = Path("/work/shared/data")
 RESULTS = Path(__file__).parent / "results"
@@ -61,21 +60,7 @@ def measure(name: str, formulas: list[str], jobs: int, work: Path) -> dict[str, 
         "packed": {},
     }
     for levels in (256, 16, 4, 2):
-        dst = work / f"{name}-packed-{levels}"
-        t = time.perf_counter()
-        pack_processed(out, dst, levels=levels)
-        pack_s = time.perf_counter() - t
-        ds = PackedDataset(dst)
-        size = sum(f.stat().st_size for f in dst.iterdir())
-        order = list(range(len(ds)))
-        random.Random(0).shuffle(order)
-        t = time.perf_counter()
-        for i in order:
-            ds.image(i)
-        load = len(ds) / (time.perf_counter() - t)
-        row["packed"][str(levels)] = {  # type: ignore[index]
-            "bytes_per_image": round(size / len(ds)), "mib_per_100k": round(size / len(ds) * 1e5 / 2**20, 1),
-            "load_images_per_s": round(load), "pack_images_per_s": round(len(ds) / pack_s)}
+        row["packed"][str(levels)] = pack_and_measure(out, work / f"{name}-packed-{levels}", "train", levels)  # type: ignore[index]
     return row
 
 
@@ -101,7 +86,7 @@ def main() -> None:
         r = result[key]
         lines.append(f"| {key} | {r['formulas']} | {r['rendered']} | {r['failed']} | {r['formulas_per_s']} | "
                      f"{r['median_width']:.0f} x {r['median_height']:.0f} | {r['png_bytes_per_image']} |")
-    lines += ["", "Packed (v2: column-major bit-packed level codes, raw LZMA2 per image; grey levels quantized; 256 = exact):", "",
+    lines += ["", "Packed (v3: column-major bit-packed level codes, raw LZMA2 per image; grey levels quantized; 256 = exact):", "",
               "| set | levels | bytes/image | MiB per 100k | load images/s (random order) |", "|---|---|---|---|---|"]
     for key in ("corpus", "im2latex_sample"):
         for lv, p in result[key]["packed"].items():

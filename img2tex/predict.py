@@ -23,6 +23,9 @@ ENGINES = ("auto", "torch", "numpy")
 #: decoding (~27 images/s with 16 per batch) only pays off from about 20 images on (2-core CPU).
 NUMPY_MAX_IMAGES = 8
 
+#: Images read ahead, in batches, so a window can be decoded in order of size (see predict_paths).
+WINDOW_BATCHES = 16
+
 
 def pick_engine(n_images: int, beam: int, device: str) -> str:
     """'numpy' for a few images decoded greedily on the CPU, 'torch' for everything else."""
@@ -138,15 +141,22 @@ class Predictor:
         return [(to_latex(" ".join(self.vocab.decode(h.tokens))), h.score) for h in hyps]
 
     def predict_paths(self, inputs: Iterable[str | Path], out_dir: str | Path | None = None) -> Iterator[Prediction]:
-        """Yield a Prediction per image found in `inputs`, in order, decoding `batch_size` at a
-        time; a bad image yields an error Prediction and the rest go on. With `out_dir`, each
-        result is also written (atomically) to out_dir/<relative path>.tex."""
+        """Yield a Prediction per image found in `inputs`, in order; a bad image yields an error
+        Prediction and the rest go on. With `out_dir`, each result is also written (atomically)
+        to out_dir/<relative path>.tex.
+
+        Images are read `WINDOW_BATCHES` batches at a time and decoded `batch_size` at a time in
+        order of size, so that a batch pads little (a folder's images come in name order, with
+        sizes all over the place); results still come out in input order.
+        """
         from img2tex.fileio import atomic_write_text
+        from img2tex.images import bucket_shape
 
         items = find_images(inputs)
         self.load(len(items))
-        for s in range(0, len(items), self.batch_size):
-            chunk = items[s : s + self.batch_size]
+        window = self.batch_size * WINDOW_BATCHES
+        for s in range(0, len(items), window):
+            chunk = items[s : s + window]
             results: list[Prediction] = []
             ready: list[tuple[int, Any]] = []
             for j, (path, _) in enumerate(chunk):
@@ -156,15 +166,16 @@ class Predictor:
                 except Img2TexError as exc:
                     msg = str(exc)  # name the file: preprocess errors ("image is blank") do not
                     results[j].error = msg if str(path) in msg else f"{path}: {msg}"
-            if ready:
-                for (j, _), (latex, sc) in zip(ready, self.predict_arrays([a for _, a in ready])):
+            ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
+            for b in range(0, len(ready), self.batch_size):
+                batch = ready[b : b + self.batch_size]
+                for (j, _), (latex, sc) in zip(batch, self.predict_arrays([a for _, a in batch])):
                     results[j].latex, results[j].score = latex, sc
             for (_, rel), res in zip(chunk, results):
                 if out_dir is not None and res.ok:
                     res.tex_path = Path(out_dir) / rel.with_suffix(".tex")
                     atomic_write_text(res.tex_path, (res.latex or "") + "\n")
                 yield res
-
 
 def predict(
     inputs: Iterable[str | Path], model_dir: str | Path | None = None, beam: int = 5, batch_size: int = 16,
