@@ -180,9 +180,10 @@ def write_markdown(results: dict) -> None:
     if "speed" in results:
         s = results["speed"]
         lines += ["", "| speed (2-core CPU) | value |", "|---|---|",
-                  f"| folder decoding, greedy ({s['folder_images']} images) | {s['folder_images_per_s_beam1']} images/s |",
+                  f"| folder decoding, greedy ({s['folder_images']} images, torch engine, decoded in order of size) | {s['folder_images_per_s_beam1']} images/s |",
                   f"| folder decoding, beam 5 | {s['folder_images_per_s_beam5']} images/s |",
-                  f"| `img2tex predict one.png`, wall time from process start (median of 7) | "
+                  f"| `img2tex predict one.png`, wall time from process start (median of 7; numpy engine, "
+                  "torch is not imported) | "
                   f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |"]
     (RESULTS / "default_model.md").write_text("\n".join(lines) + "\n")
 
