@@ -51,6 +51,8 @@ _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 0, "lp": 0, "pb": 0, "d
 META = "packed.json"
 DEFAULT_LEVELS = 4
 INDEX, NAMES, FORMULAS, IMAGES = "index.npy.xz", "names.txt.xz", "formulas.txt.xz", "images.bin"
+#: Files of the version-2 layout; re-packing a v2 folder removes them so no stale copy is left.
+_V2_FILES = ("index.npy", "names.txt", "formulas.txt")
 _XZ_PRESET = 9 | lzma.PRESET_EXTREME
 
 
@@ -141,6 +143,8 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
     meta = {"format": FORMAT, "version": VERSION, "count": len(names), "levels": levels, "codec": CODEC,
             "bytes": len(blobs)}
     atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n")
+    for old in _V2_FILES:
+        (out / old).unlink(missing_ok=True)
     return len(names)
 
 

@@ -113,6 +113,15 @@ def test_old_format_version_refused(tmp_path: Path) -> None:
         PackedDataset(tmp_path)
 
 
+def test_repacking_a_v2_folder_removes_its_files(tmp_path: Path) -> None:
+    for old in ("index.npy", "names.txt", "formulas.txt"):
+        (tmp_path / old).write_text("from a version-2 pack")
+    write_packed(tmp_path, [("n", _images(1)[0], "x")])
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
+    assert PackedDataset(tmp_path).formula(0) == "x"
+
+
 def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> None:
     imgs = _images(3)
     formulas = [r"\frac { a } { b } + \alpha ^ { 2 } = ö" * 20 for _ in imgs]
