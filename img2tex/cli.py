@@ -82,11 +82,13 @@ def render(
     blur: Annotated[float, typer.Option(help="Augment: Gaussian blur, sigma up to this.")] = 0.0,
     noise: Annotated[float, typer.Option(help="Augment: pixel noise, std up to this (grey levels).")] = 0.0,
     jpeg_quality: Annotated[int, typer.Option(help="Augment: JPEG round trip at quality >= this (0 = off).")] = 0,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="On a rerun, give TeX the formulas it rejected last time again (e.g. after installing a package).")] = False,
 ) -> None:
     """Render a formula list to images with LaTeX, as im2latex-100k's processed images look.
 
     Many formulas go through one `latex` run, all cores are used, images already in OUT_DIR are
-    kept (a rerun resumes), and a formula that does not compile is skipped and listed in
+    kept (a rerun resumes, and does not retry formulas that failed to compile unless
+    --retry-failed), and a formula that does not compile is skipped and listed in
     OUT/render_report.json. Formulas that read or write files or run commands are refused.
     Needs Debian's texlive-latex-base, preview-latex-style and dvipng.
 
@@ -104,7 +106,8 @@ def render(
         raise _fail(f"{formulas}: no formulas")
     names = read_lines(names_file) if names_file else None
     cfg = RenderConfig(dpi=dpi, font=font, jobs=jobs, batch_size=batch_size, write_packed=packed, seed=seed,
-                       dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise, jpeg_quality=jpeg_quality)
+                       dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise, jpeg_quality=jpeg_quality,
+                       retry_failed=retry_failed)
     with progress_bar("rendering", len(lines), console) as advance:
         report = render_formulas(lines, out_dir, cfg, names=names, split=split, progress=advance)
     console.print(

@@ -66,6 +66,7 @@ class RenderConfig:
     jobs: int = 0  # parallel latex processes; 0 = all cores
     timeout_s: float = 30.0  # per latex/dvipng run (a healthy batch takes ~1-2 s); a hung batch is split and retried
     write_packed: bool = False  # also write OUT/packed (see img2tex.packed)
+    retry_failed: bool = False  # on a rerun, try again the formulas TeX rejected last time
     # Seeded augmentation for training data; all off by default. Each draw depends only on
     # (seed, image name), so the same image comes out whatever the batching or job count.
     seed: int = 0
@@ -98,7 +99,7 @@ class RenderConfig:
     def image_settings(self) -> dict[str, object]:
         """The settings that change pixels: a rerun into the same folder must use the same."""
         d = asdict(self)
-        for k in ("batch_size", "jobs", "timeout_s", "write_packed"):
+        for k in ("batch_size", "jobs", "timeout_s", "write_packed", "retry_failed"):
             d.pop(k)
         return d
 
@@ -401,6 +402,36 @@ def default_name(formula: str) -> str:
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
+def _previous_failures(report_path: Path, settings: dict[str, object], images: Path) -> dict[str, tuple[str, str]]:
+    """Image name -> (formula, reason) for what TeX rejected in the run that left `report_path`.
+
+    TeX is deterministic, so a rerun (to resume, or only to re-pack) need not feed the same
+    formulas to it again: on a large training set that is thousands of formulas and minutes.
+    Timeouts depend on the machine's load and are tried again. Raises RenderError when the folder
+    was rendered with other settings, since mixing them would silently mix two looks.
+    """
+    if not report_path.exists():
+        return {}
+    try:
+        previous = json.loads(report_path.read_text(encoding="utf-8"))
+        old_settings, failed = previous.get("settings"), previous.get("failed", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if old_settings is not None and old_settings != settings and any(images.iterdir()):
+        raise RenderError(f"{report_path.parent} was rendered with other settings ({old_settings}); use a new folder")
+    if old_settings != settings or not isinstance(failed, list):
+        return {}
+    known: dict[str, tuple[str, str]] = {}
+    for d in failed:
+        if not isinstance(d, dict):
+            continue
+        name, formula, reason = d.get("name"), d.get("formula"), d.get("reason")
+        if (isinstance(name, str) and isinstance(formula, str) and isinstance(reason, str)
+                and (reason.startswith("latex:") or reason == "empty image") and "timed out" not in reason):
+            known[name] = (formula, reason)
+    return known
+
+
 def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: RenderConfig | None = None,
                     names: list[str] | None = None, split: str = "train",
                     progress: Progress | None = None) -> RenderReport:
@@ -433,13 +464,9 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
     images.mkdir(parents=True, exist_ok=True)
     settings = cfg.image_settings()
     report_path = out / "render_report.json"
-    if report_path.exists():
-        try:
-            previous = json.loads(report_path.read_text(encoding="utf-8")).get("settings")
-        except (OSError, ValueError, AttributeError):
-            previous = None
-        if previous is not None and previous != settings and any(images.iterdir()):
-            raise RenderError(f"{out} was rendered with other settings ({previous}); use a new folder")
+    known_failures = _previous_failures(report_path, settings, images)
+    if cfg.retry_failed:
+        known_failures = {}
 
     t0 = time.perf_counter()
     report = RenderReport(total=len(formulas), settings=settings)
@@ -461,6 +488,9 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
             continue
         if (images / f"{names[i]}.png").exists():
             report.skipped_existing += 1
+            tick(1)
+        elif known_failures.get(names[i], (None, ""))[0] == f:
+            report.failed.append({"index": i, "name": names[i], "formula": f, "reason": known_failures[names[i]][1]})
             tick(1)
         elif names[i] in seen_names:
             pass  # a duplicate name is rendered once; it is resolved after the run

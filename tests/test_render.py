@@ -141,6 +141,22 @@ def test_resume_skips_existing(tmp_path: Path) -> None:
         render_formulas(GOOD, tmp_path, RenderConfig(jobs=1, dpi=300))
 
 
+def test_rerun_does_not_retry_what_tex_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _loose_normalize(monkeypatch)
+    formulas = [GOOD[0], r"x + \nosuchmacro y", GOOD[1]]
+    cfg = RenderConfig(jobs=1)
+    first = render_formulas(formulas, tmp_path, cfg)
+    assert [d["index"] for d in first.failed] == [1] and first.latex_runs > 0
+    again = render_formulas(formulas, tmp_path, cfg)
+    assert again.latex_runs == 0 and again.skipped_existing == 2
+    assert again.failed == first.failed
+    # A changed formula under the same name is new work; --retry-failed gives TeX another go.
+    assert render_formulas(formulas, tmp_path, RenderConfig(jobs=1, retry_failed=True)).latex_runs > 0
+    changed = render_formulas([GOOD[0], r"x + y", GOOD[1]], tmp_path, cfg,
+                              names=[render.default_name(f) for f in formulas])
+    assert changed.rendered == 1 and not changed.failed
+
+
 def test_augmentation_is_seeded(tmp_path: Path) -> None:
     aug = RenderConfig(jobs=1, dpi_jitter=0.2, extra_pad=5, blur=1.0, noise=10, jpeg_quality=50, seed=3)
     render_formulas(GOOD[:2], tmp_path / "a", aug)
