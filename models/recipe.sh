@@ -7,7 +7,7 @@
 # models/training/last), copy that in first; EPOCHS is the new total (the cosine schedule is
 # stretched to it, which raises the learning rate again, a warm restart):
 #   mkdir -p ../work/runs/default && cp -r models/training/last ../work/runs/default/
-#   EPOCHS=8 bash models/recipe.sh
+#   EPOCHS=9 bash models/recipe.sh
 set -euo pipefail
 WORK=${WORK:-../work}
 RUN=${RUN:-$WORK/runs/default}
@@ -27,20 +27,26 @@ img2tex render "$WORK/train_b.lst" "$WORK/train_b" --packed --dpi-jitter 0.2 --e
 img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
 
 # 3. Vocabulary (tokens seen at least twice) and training on the CPU preset with bf16 autocast
-#    (the CPU here has AVX512-BF16), in two phases: 3 epochs on the renders as they are, then
-#    (a warm restart: the cosine schedule stretched to 5 epochs) 2 more with --scale-jitter 0.6,
-#    half the images resized by up to 1.6x either way and read back through the glyph-size
-#    rescale, as predict reads users' images. Training can be stopped (Ctrl-C) and continued with
-#    --resume at any time; --epochs on a resume changes the length of the run. Phase 1 is skipped
-#    when the run folder already holds a training state (continue an interrupted phase 1 by
-#    running its command with --resume).
+#    (the CPU here has AVX512-BF16), in three phases, one per session: 3 epochs on the renders as
+#    they are; then two warm restarts (the cosine schedule stretched to 5, then 7 epochs), each
+#    with 2 more epochs at --scale-jitter 0.6: half the images resized by up to 1.6x either way
+#    and read back through the glyph-size rescale, as predict reads users' images. Training can be
+#    stopped (Ctrl-C) and continued with --resume at any time; --epochs on a resume changes the
+#    length of the run. A phase is skipped when the run folder's training state is already past
+#    it (continue an interrupted phase 1 by running its command with --resume).
 img2tex vocab "$WORK/train_a" "$WORK/train_b" --min-count 2 -o "$WORK/vocab.json" --val-split ''
 TRAIN=(img2tex train "$WORK/train_a/packed" "$WORK/train_b/packed" --val "$WORK/val/packed" --vocab "$WORK/vocab.json"
        -o "$RUN" --preset cpu --batch-size 32 --val-size 500 --bf16 on)
+epochs_done() {
+  python -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"]["epoch"])' "$RUN/last/train_state.json" 2>/dev/null || echo 0
+}
 if [ ! -e "$RUN/last/train_state.json" ]; then
   "${TRAIN[@]}" --epochs 3
 fi
-"${TRAIN[@]}" --epochs "${EPOCHS:-5}" --scale-jitter 0.6 --resume
+if [ "$(epochs_done)" -lt 5 ]; then
+  "${TRAIN[@]}" --epochs 5 --scale-jitter 0.6 --resume
+fi
+"${TRAIN[@]}" --epochs "${EPOCHS:-7}" --scale-jitter 0.6 --resume
 
 # 4. Ship: the best checkpoint becomes the default model.
 mkdir -p models/default
