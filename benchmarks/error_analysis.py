@@ -1,0 +1,132 @@
+"""Where the default model's errors are: token confusions, and how many would not show on paper.
+
+Usage: python benchmarks/error_analysis.py PREDICTIONS_TSV
+PREDICTIONS_TSV is what `img2tex eval ... -o DIR` writes as DIR/predictions.tsv (name, ref, hyp),
+e.g. ../work/eval/clean-beam1/predictions.tsv from benchmarks/eval_default_model.py.
+
+Token-level exact match counts as wrong many predictions that typeset the same as the reference:
+an extra pair of braces, `\\to` for `\\rightarrow`, `~` for `\\;`. This script measures how much
+of the gap is such spelling and how much is misread ink, to say which to work on next. It
+aligns each prediction with its reference (difflib) and writes benchmarks/results/error_analysis.md
+and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import difflib
+import json
+import platform
+from pathlib import Path
+
+from img2tex.fileio import atomic_write_text
+
+RESULTS = Path(__file__).parent / "results"
+# Tokens that only add horizontal space: a different choice among them barely shows.
+# (A control space, backslash-space, is the lone token "\\" once the formula is split on spaces.)
+SPACING = frozenset(r"\, \; \: \! ~ \quad \qquad \enspace \thinspace".split() + ["\\"])
+BRACES = frozenset("{ }".split())
+# Spellings that typeset identically (or nearly, for \left/\right around short content).
+SAME_INK = [("\\to", "\\rightarrow"), ("\\vert", "|"), ("\\left(", "("), ("\\right)", ")"),
+            ("\\left[", "["), ("\\right]", "]"), ("\\mathrm", "\\operatorname"), ("\\ne", "\\neq")]
+
+
+def read_predictions(path: Path) -> list[tuple[str, str]]:
+    """(reference, prediction) token strings of an eval predictions.tsv (split on tabs only)."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if not lines or lines[0] != "name\tref\thyp":
+        raise SystemExit(f"{path}: not an img2tex eval predictions.tsv")
+    pairs = []
+    for line in lines[1:]:
+        if line:
+            _, ref, hyp = line.split("\t")
+            pairs.append((ref, hyp))
+    return pairs
+
+
+def canonical(tokens: list[str], drop: frozenset[str]) -> list[str]:
+    """Tokens without those in `drop`, with same-ink spellings mapped to one of them."""
+    same = {b: a for a, b in SAME_INK}
+    return [same.get(t, t) for t in tokens if t not in drop]
+
+
+def confusions(pairs: list[tuple[str, str]]) -> tuple[collections.Counter, collections.Counter, collections.Counter]:
+    """Counts of one-for-one token substitutions, missed token runs and extra token runs."""
+    subs: collections.Counter = collections.Counter()
+    missed: collections.Counter = collections.Counter()
+    extra: collections.Counter = collections.Counter()
+    for ref, hyp in pairs:
+        a, b = ref.split(), hyp.split()
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if op == "replace" and i2 - i1 == j2 - j1:
+                subs.update(zip(a[i1:i2], b[j1:j2]))
+            elif op == "replace":
+                subs[(" ".join(a[i1:i2]), " ".join(b[j1:j2]))] += 1
+            elif op == "delete":
+                missed[" ".join(a[i1:i2])] += 1
+            elif op == "insert":
+                extra[" ".join(b[j1:j2])] += 1
+    return subs, missed, extra
+
+
+def cell(tokens: str) -> str:
+    """Tokens as a Markdown table cell (a bare | would end the cell)."""
+    return "`" + tokens.replace("|", "\\|") + "`"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("predictions", type=Path)
+    args = ap.parse_args()
+    pairs = read_predictions(args.predictions)
+    n = len(pairs)
+    exact = {
+        "as scored (tokens)": sum(r == h for r, h in pairs),
+        "ignoring spacing commands": sum(canonical(r.split(), SPACING) == canonical(h.split(), SPACING) for r, h in pairs),
+        "ignoring spacing, braces and same-ink spellings": sum(
+            canonical(r.split(), SPACING | BRACES) == canonical(h.split(), SPACING | BRACES) for r, h in pairs),
+    }
+    by_length: dict[str, list[int]] = {}
+    for r, h in pairs:
+        lo = min(len(r.split()) // 20 * 20, 120)
+        key = f"{lo}-{lo + 19}" if lo < 120 else "120-150"
+        by_length.setdefault(key, [0, 0])
+        by_length[key][0] += 1
+        by_length[key][1] += r == h
+    subs, missed, extra = confusions(pairs)
+    accents = {"\\hat", "\\tilde", "\\bar", "\\dot", "\\vec", "\\check", "\\breve", "\\ddot"}
+    accent_subs = sum(c for (a, b), c in subs.items() if a in accents and b in accents)
+    result = {
+        "machine": f"{platform.platform()}, Python {platform.python_version()}",
+        "predictions": str(args.predictions), "images": n,
+        "exact_match": {k: round(v / n, 4) for k, v in exact.items()},
+        "exact_by_reference_length": {k: {"images": v[0], "exact": round(v[1] / v[0], 4)}
+                                      for k, v in sorted(by_length.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+        "accent_for_accent_substitutions": accent_subs,
+        "top_substitutions": [[a, b, c] for (a, b), c in subs.most_common(25)],
+        "top_missed": missed.most_common(12), "top_extra": extra.most_common(12),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_text(RESULTS / "error_analysis.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    md = [f"# Error analysis of `{args.predictions.parent.name}/{args.predictions.name}` ({n} images)", "",
+          f"Machine: {result['machine']}. Produced by `python benchmarks/error_analysis.py {args.predictions}`.", "",
+          "| exact match | share |", "|---|---|"]
+    md += [f"| {k} | {v:.2%} |" for k, v in result["exact_match"].items()]
+    md += ["", "The last row is an optimistic bound on what would typeset the same: dropping every brace "
+           "also equates a few formulas that do not (`x ^ { a b }` and `x ^ a b`)."]
+    md += ["", "| reference length (tokens) | images | exact match |", "|---|---|---|"]
+    md += [f"| {k} | {v['images']} | {v['exact']:.1%} |" for k, v in result["exact_by_reference_length"].items()]
+    md += ["", f"Accent read as another accent (`\\hat`, `\\tilde`, `\\bar`, `\\dot`, `\\vec`, ...): {accent_subs} times.",
+           "", "| reference | prediction | times |", "|---|---|---|"]
+    md += [f"| {cell(a)} | {cell(b)} | {c} |" for a, b, c in result["top_substitutions"]]
+    md += ["", "| missed (in the reference, not predicted) | times |", "|---|---|"]
+    md += [f"| {cell(a)} | {c} |" for a, c in result["top_missed"]]
+    md += ["", "| extra (predicted, not in the reference) | times |", "|---|---|"]
+    md += [f"| {cell(a)} | {c} |" for a, c in result["top_extra"]]
+    atomic_write_text(RESULTS / "error_analysis.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
