@@ -30,6 +30,7 @@ BRACES = frozenset("{ }".split())
 # Spellings that typeset identically (or nearly, for \left/\right around short content).
 SAME_INK = [("\\to", "\\rightarrow"), ("\\vert", "|"), ("\\left(", "("), ("\\right)", ")"),
             ("\\left[", "["), ("\\right]", "]"), ("\\mathrm", "\\operatorname"), ("\\ne", "\\neq")]
+_TO_FIRST = {b: a for a, b in SAME_INK}
 
 
 def read_predictions(path: Path) -> list[tuple[str, str]]:
@@ -47,8 +48,7 @@ def read_predictions(path: Path) -> list[tuple[str, str]]:
 
 def canonical(tokens: list[str], drop: frozenset[str]) -> list[str]:
     """Tokens without those in `drop`, with same-ink spellings mapped to one of them."""
-    same = {b: a for a, b in SAME_INK}
-    return [same.get(t, t) for t in tokens if t not in drop]
+    return [_TO_FIRST.get(t, t) for t in tokens if t not in drop]
 
 
 def confusions(pairs: list[tuple[str, str]]) -> tuple[collections.Counter, collections.Counter, collections.Counter]:
@@ -87,13 +87,11 @@ def main() -> None:
         "ignoring spacing, braces and same-ink spellings": sum(
             canonical(r.split(), SPACING | BRACES) == canonical(h.split(), SPACING | BRACES) for r, h in pairs),
     }
-    by_length: dict[str, list[int]] = {}
+    by_length: dict[int, list[int]] = {}  # lower bound of a 20-token band -> [images, exact]
     for r, h in pairs:
-        lo = min(len(r.split()) // 20 * 20, 120)
-        key = f"{lo}-{lo + 19}" if lo < 120 else "120-150"
-        by_length.setdefault(key, [0, 0])
-        by_length[key][0] += 1
-        by_length[key][1] += r == h
+        counts = by_length.setdefault(min(len(r.split()) // 20 * 20, 120), [0, 0])
+        counts[0] += 1
+        counts[1] += r == h
     subs, missed, extra = confusions(pairs)
     accents = {"\\hat", "\\tilde", "\\bar", "\\dot", "\\vec", "\\check", "\\breve", "\\ddot"}
     accent_subs = sum(c for (a, b), c in subs.items() if a in accents and b in accents)
@@ -101,8 +99,9 @@ def main() -> None:
         "machine": f"{platform.platform()}, Python {platform.python_version()}",
         "predictions": str(args.predictions), "images": n,
         "exact_match": {k: round(v / n, 4) for k, v in exact.items()},
-        "exact_by_reference_length": {k: {"images": v[0], "exact": round(v[1] / v[0], 4)}
-                                      for k, v in sorted(by_length.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+        "exact_by_reference_length": {
+            (f"{lo}-{lo + 19}" if lo < 120 else "120-150"): {"images": v[0], "exact": round(v[1] / v[0], 4)}
+            for lo, v in sorted(by_length.items())},
         "accent_for_accent_substitutions": accent_subs,
         "top_substitutions": [[a, b, c] for (a, b), c in subs.most_common(25)],
         "top_missed": missed.most_common(12), "top_extra": extra.most_common(12),
