@@ -42,10 +42,10 @@ def sh(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 def _readable(packed: Path) -> bool:
     """True when `packed` is a packed split this img2tex reads (not missing, not an older version)."""
     from img2tex.errors import DatasetError
-    from img2tex.packed import PackedDataset
+    from img2tex.data.packed import PackedSplit
 
     try:
-        PackedDataset(packed)
+        PackedSplit(packed)
     except DatasetError:
         return False
     return True

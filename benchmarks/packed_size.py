@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from img2tex.fileio import atomic_write_text
-from img2tex.packed import VERSION, PackedDataset, pack_processed
+from img2tex.data.packed import VERSION, PackedSplit, pack_processed
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,7 +31,7 @@ def pack_and_measure(src: Path, dst: Path, split: str, levels: int) -> dict[str,
     pack_s = time.perf_counter() - t
     files = {f.name: f.stat().st_size for f in sorted(dst.iterdir())}
     total = sum(files.values())
-    ds = PackedDataset(dst)
+    ds = PackedSplit(dst)
     order = list(range(len(ds)))
     random.Random(0).shuffle(order)
     t = time.perf_counter()

@@ -98,7 +98,7 @@ def render(
 
       img2tex render test.lst data/test-jpeg --split test --jpeg-quality 60
     """
-    from img2tex.datasets import read_lines
+    from img2tex.fileio import read_lines
     from img2tex.render import RenderConfig, render_formulas
 
     lines = read_lines(formulas)
@@ -143,7 +143,7 @@ def vocab(
     """
     from rich.table import Table
 
-    from img2tex.datasets import formulas_of
+    from img2tex.data.layout import formulas_of
     from img2tex.tokenizer import tokenize
     from img2tex.vocab import build_vocab, coverage
 
@@ -237,7 +237,7 @@ def train(
 
       img2tex train data/train/packed -o runs/small --resume --epochs 20
     """
-    from img2tex.datasets import open_split, open_splits
+    from img2tex.data.layout import open_split, open_splits
     from img2tex.architecture import PRESETS
     from img2tex.train import TrainConfig
     from img2tex.train import train as run_training
@@ -287,7 +287,7 @@ def evaluate_command(
     """
     from rich.table import Table
 
-    from img2tex.datasets import open_split
+    from img2tex.data.layout import open_split
     from img2tex.evaluate import evaluate
     from img2tex.predict import default_model_dir
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from img2tex.datasets import read_lines
+from img2tex.fileio import read_lines
 from img2tex.errors import DatasetError, FormulaError
 from img2tex.fileio import atomic_write_text
 from img2tex.synth import SynthConfig, construct_profile, generate

@@ -15,8 +15,8 @@ from img2tex.fileio import atomic_write_text
 from img2tex.images import bucket_shape
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel
-from img2tex.datasets import FormulaImages
-from img2tex.pipeline import FormulaDataset, collate_images
+from img2tex.data.split import Split
+from img2tex.data.pipeline import SplitDataset, collate_images
 from img2tex.vocab import Vocab
 
 
@@ -29,7 +29,7 @@ def pick_device(device: str = "auto") -> torch.device:
 
 def decode_dataset(
     model: Img2TexModel,
-    ds: FormulaDataset,
+    ds: SplitDataset,
     dcfg: DecodeConfig,
     batch_size: int = 32,
     device: torch.device | str = "cpu",
@@ -60,7 +60,7 @@ def ids_to_text(vocab: Vocab, ids: list[int]) -> str:
 
 def evaluate(
     model_dir: str | Path,
-    source: FormulaImages,
+    source: Split,
     beam: int = 5,
     limit: int | None = None,
     batch_size: int = 32,
@@ -83,7 +83,7 @@ def evaluate(
 
     dev = pick_device(device)
     model, vocab, image_cfg = load_model(model_dir, dev)
-    ds = FormulaDataset(source, vocab, image_cfg, max_tokens=max_tokens, scale=scale, limit=limit)
+    ds = SplitDataset(source, vocab, image_cfg, max_tokens=max_tokens, scale=scale, limit=limit)
     dcfg = DecodeConfig(beam=beam, max_len=max_len)
     t0 = time.perf_counter()
     if progress:

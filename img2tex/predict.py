@@ -132,7 +132,7 @@ class Predictor:
             hyps = [self._model.greedy(a, self.dcfg) for a in arrays]
         else:
             from img2tex.decoding import decode
-            from img2tex.pipeline import collate_images
+            from img2tex.data.pipeline import collate_images
 
             images, mask = collate_images(arrays, self.image_cfg.bucket)
             hyps = decode(self._model, images.to(self.device), mask.to(self.device), self.dcfg,

@@ -65,7 +65,7 @@ class RenderConfig:
     batch_size: int = 500  # formulas per latex run
     jobs: int = 0  # parallel latex processes; 0 = all cores
     timeout_s: float = 30.0  # per latex/dvipng run (a healthy batch takes ~1-2 s); a hung batch is split and retried
-    write_packed: bool = False  # also write OUT/packed (see img2tex.packed)
+    write_packed: bool = False  # also write OUT/packed (see img2tex.data.packed)
     retry_failed: bool = False  # on a rerun, try again the formulas TeX rejected last time
     # Seeded augmentation for training data; all off by default. Each draw depends only on
     # (seed, image name), so the same image comes out whatever the batching or job count.
@@ -552,7 +552,7 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
     atomic_write_text(out / "formulas.norm.lst", "".join(lab + "\n" for lab in labels))
     atomic_write_text(out / f"{split}_filter.lst", "".join(line + "\n" for line in rendered_lines))
     if cfg.write_packed:
-        from img2tex.packed import pack_processed
+        from img2tex.data.packed import pack_processed
 
         pack_processed(out, out / "packed", split=split)
     report.seconds = time.perf_counter() - t0

@@ -32,8 +32,8 @@ from img2tex.metrics import score
 from img2tex.architecture import ModelConfig
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.modelfile import load_config
-from img2tex.datasets import FormulaImages
-from img2tex.pipeline import BucketBatchSampler, Collate, FormulaDataset
+from img2tex.data.split import Split
+from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
 from img2tex.vocab import Vocab, build_vocab
 
 
@@ -66,7 +66,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (and checkpoint) after this many steps in total
     scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
     #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
-    #: estimate as predict reads them (pipeline.FormulaDataset); 0 = off. None = off, and on a
+    #: estimate as predict reads them (pipeline.SplitDataset); 0 = off. None = off, and on a
     #: resume: keep the saved setting.
     scale_jitter: float | None = None
     jitter_prob: float = 0.5
@@ -197,7 +197,7 @@ def _autocast(device: torch.device, bf16: str = "auto") -> Any:
 
 
 @torch.no_grad()
-def validate(model: Img2TexModel, ds: FormulaDataset, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
     """Teacher-forced loss and greedy-decoding scores on a validation dataset."""
     model.eval()
     collate = Collate(ds.vocab, ds.image_cfg.bucket)
@@ -219,8 +219,8 @@ def validate(model: Img2TexModel, ds: FormulaDataset, cfg: TrainConfig, device: 
 
 
 def train(
-    train_source: FormulaImages,
-    val_source: FormulaImages | None,
+    train_source: Split,
+    val_source: Split | None,
     run_dir: str | Path,
     cfg: TrainConfig | None = None,
     model_cfg: ModelConfig | None = None,
@@ -268,11 +268,11 @@ def train(
         {"train": asdict(cfg), "model": model_cfg.to_dict(), "image": asdict(image_cfg),
          "parameters": count_parameters(model)}, indent=2) + "\n")
 
-    train_ds = FormulaDataset(train_source, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
+    train_ds = SplitDataset(train_source, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
                               scale_jitter=cfg.scale_jitter or 0.0, jitter_prob=cfg.jitter_prob, seed=cfg.seed)
     if len(train_ds) == 0:
         raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
-    val_ds = (FormulaDataset(val_source, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
+    val_ds = (SplitDataset(val_source, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
               if val_source is not None and cfg.val_size > 0 else None)
     sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed)
     # A private generator: DataLoader draws its worker base seed from it, not from the global

@@ -8,19 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from img2tex import datasets
-from img2tex.datasets import (
-    DatasetWarning,
-    Example,
-    FormulaImages,
-    detect_layout,
-    formulas_of,
-    open_split,
-    read_im2latex,
-    read_lines,
-    read_plain,
-    read_processed,
-)
+from img2tex.data import packed
+from img2tex.data.folders import DatasetWarning, Example, read_im2latex, read_plain, read_processed
+from img2tex.data.layout import detect_layout, formulas_of, open_split
+from img2tex.data.split import Split
+from img2tex.fileio import read_lines
 from img2tex.errors import DatasetError, ImageError
 
 SHARED = Path("/work/shared/data/im2latex-100k")
@@ -81,7 +73,7 @@ def test_read_lines_splits_on_newline_only(im2latex_root: Path) -> None:
 
 def test_read_im2latex(im2latex_root: Path) -> None:
     ds = read_im2latex(im2latex_root, "train")
-    assert isinstance(ds, FormulaImages)
+    assert isinstance(ds, Split)
     assert len(ds) == 2
     assert ds[0] == Example("aaa", "a^2 + b^2", im2latex_root / "formula_images" / "aaa.png")
     assert ds.formula(1) == "E=mc^2" and ds.name(1) == "bbb"
@@ -253,39 +245,13 @@ def test_formulas_of_shared_im2latex() -> None:
     assert len(formulas_of(SHARED, "validate")) == 8463
 
 
-def test_open_split_packed_branch_with_fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The packed branch works against the packed.py interface (is_packed, PackedDataset)."""
-
-    class FakePacked:
-        class PackedDataset:
-            def __init__(self, path: Path) -> None:
-                self.path = path
-
-            def __len__(self) -> int:
-                return 1
-
-            def formula(self, i: int) -> str:
-                return "q"
-
-    FakePacked.is_packed = staticmethod(lambda p: Path(p).name == "pk")  # type: ignore[attr-defined]
-    monkeypatch.setattr(datasets, "_packed_module", lambda: FakePacked)
-    (tmp_path / "pk").mkdir()
-    ds = open_split(tmp_path / "pk", "train")
-    assert isinstance(ds, FakePacked.PackedDataset) and ds.path == tmp_path / "pk"
-    assert formulas_of(tmp_path / "pk", "train") == ["q"]
-
-
-def test_open_split_returns_packed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A packed folder written by the real packed.py goes to packed.PackedDataset."""
-    try:
-        from img2tex import packed
-    except ImportError:
-        pytest.skip("img2tex.packed not written yet")
+def test_open_split_returns_packed(tmp_path: Path) -> None:
+    """A packed folder written by the real packed.py goes to packed.PackedSplit."""
     items = [("n0", np.full((10, 20), 255, np.uint8), "x"), ("n1", np.zeros((8, 8), np.uint8), "y")]
     items[0][1][3:6, 3:9] = 0
     packed.write_packed(tmp_path / "pk", items)
     ds = open_split(tmp_path / "pk", "train")
-    assert isinstance(ds, packed.PackedDataset)
+    assert isinstance(ds, packed.PackedSplit)
     assert len(ds) == 2 and ds.formula(1) == "y"
     assert formulas_of(tmp_path / "pk", "train") == ["x", "y"]
-    assert datasets.detect_layout(tmp_path / "pk") == "packed"
+    assert detect_layout(tmp_path / "pk") == "packed"

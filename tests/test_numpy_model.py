@@ -15,7 +15,7 @@ from img2tex.hypotheses import DecodeConfig
 from img2tex.images import ImageConfig
 from img2tex.model import Img2TexModel
 from img2tex.numpy_model import NumpyModel
-from img2tex.pipeline import collate_images
+from img2tex.data.pipeline import collate_images
 from img2tex.predict import Predictor, pick_engine
 from img2tex.vocab import build_vocab
 

@@ -1,4 +1,4 @@
-"""Tests for img2tex.packed: round trips, shapes without decoding, corrupt folders."""
+"""Tests for img2tex.data.packed: round trips, shapes without decoding, corrupt folders."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from img2tex.errors import DatasetError
-from img2tex.packed import PackedDataset, is_packed, pack_processed, quantize, write_packed
+from img2tex.data.packed import PackedSplit, is_packed, pack_processed, quantize, write_packed
 
 
 def _images(n: int = 5) -> list[np.ndarray]:
@@ -28,7 +28,7 @@ def test_lossless_round_trip(tmp_path: Path) -> None:
     items = [(f"n{k}", a, f"x _ {{ {k} }}") for k, a in enumerate(imgs)]
     assert write_packed(tmp_path, items, levels=256) == 5
     assert is_packed(tmp_path) and not is_packed(tmp_path / "nope")
-    ds = PackedDataset(tmp_path)
+    ds = PackedSplit(tmp_path)
     assert len(ds) == 5
     for k, a in enumerate(imgs):
         assert ds.name(k) == f"n{k}" and ds.formula(k) == f"x _ {{ {k} }}"
@@ -45,7 +45,7 @@ def test_quantized_round_trip_is_idempotent(tmp_path: Path) -> None:
     assert set(np.unique(np.concatenate([x.ravel() for x in q]))) <= {0, 85, 170, 255}
     write_packed(tmp_path / "a", [(f"n{k}", a, "x") for k, a in enumerate(imgs)], levels=4)
     write_packed(tmp_path / "b", [(f"n{k}", a, "x") for k, a in enumerate(q)], levels=4)
-    a, b = PackedDataset(tmp_path / "a"), PackedDataset(tmp_path / "b")
+    a, b = PackedSplit(tmp_path / "a"), PackedSplit(tmp_path / "b")
     for k in range(len(imgs)):
         assert np.array_equal(a.image(k), q[k]) and np.array_equal(b.image(k), q[k])
 
@@ -59,7 +59,7 @@ def test_pack_processed_folder(tmp_path: Path) -> None:
     (src / "formulas.norm.lst").write_text("a\nb\nc\n")
     (src / "train_filter.lst").write_text("i0.png 0\ni2.png 2\n")
     assert pack_processed(src, tmp_path / "p", split="train") == 2
-    ds = PackedDataset(tmp_path / "p")
+    ds = PackedSplit(tmp_path / "p")
     assert [ds.name(0), ds.name(1)] == ["i0", "i2"] and [ds.formula(0), ds.formula(1)] == ["a", "c"]
     assert np.array_equal(ds.image(1), imgs[2])
 
@@ -73,33 +73,33 @@ def test_bad_items_refused(tmp_path: Path) -> None:
 
 def test_corrupt_and_missing(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="not a packed dataset"):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
     (tmp_path / "names.txt.xz").write_bytes(lzma.compress(b"only\n"))
     with pytest.raises(DatasetError, match="disagree"):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
     blob = (tmp_path / "images.bin").read_bytes()
     (tmp_path / "images.bin").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(DatasetError, match="outside"):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
     (tmp_path / "images.bin").write_bytes(b"\0" * len(blob))
     with pytest.raises(DatasetError, match="corrupt"):
-        PackedDataset(tmp_path).image(0)
+        PackedSplit(tmp_path).image(0)
     (tmp_path / "index.npy.xz").write_bytes(b"junk")
     with pytest.raises(DatasetError, match="corrupt"):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
     (tmp_path / "index.npy.xz").unlink()
     with pytest.raises(DatasetError):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
 
 
 @pytest.mark.parametrize("levels", [2, 3, 16, 255])
 def test_every_level_count_round_trips(tmp_path: Path, levels: int) -> None:
     imgs = _images(4)
     write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(imgs)], levels=levels)
-    ds = PackedDataset(tmp_path)
+    ds = PackedSplit(tmp_path)
     for k, a in enumerate(imgs):
         assert np.array_equal(ds.image(k), quantize(a, levels))
     assert np.array_equal(ds.image(-1), quantize(imgs[-1], levels))
@@ -110,7 +110,7 @@ def test_old_format_version_refused(tmp_path: Path) -> None:
     meta = (tmp_path / "packed.json").read_text().replace('"version": 3', '"version": 2')
     (tmp_path / "packed.json").write_text(meta)
     with pytest.raises(DatasetError, match="re-pack"):
-        PackedDataset(tmp_path)
+        PackedSplit(tmp_path)
 
 
 def test_repacking_a_v2_folder_removes_its_files(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_repacking_a_v2_folder_removes_its_files(tmp_path: Path) -> None:
     write_packed(tmp_path, [("n", _images(1)[0], "x")])
     assert sorted(f.name for f in tmp_path.iterdir()) == [
         "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
-    assert PackedDataset(tmp_path).formula(0) == "x"
+    assert PackedSplit(tmp_path).formula(0) == "x"
 
 
 def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> None:
@@ -129,6 +129,6 @@ def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> Non
     assert sorted(f.name for f in tmp_path.iterdir()) == [
         "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
     assert (tmp_path / "formulas.txt.xz").stat().st_size < len("\n".join(formulas).encode()) / 5
-    ds = PackedDataset(tmp_path)
+    ds = PackedSplit(tmp_path)
     assert [ds.formula(k) for k in range(3)] == formulas and ds.name(2) == "bild-2-ü"
     assert [ds.shape(k) for k in range(3)] == [a.shape for a in imgs]

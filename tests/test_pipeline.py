@@ -2,12 +2,12 @@ import numpy as np
 import torch
 
 from img2tex.images import ImageConfig
-from img2tex.pipeline import BucketBatchSampler, Collate, FormulaDataset, collate_images
+from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset, collate_images
 from img2tex.vocab import build_vocab
 
 
 class FakeSource:
-    """In-memory FormulaImages: a dark box per image, sizes varying with the index."""
+    """In-memory Split: a dark box per image, sizes varying with the index."""
 
     def __init__(self, n: int = 40) -> None:
         self.formulas = [" ".join(["x"] * (1 + i % 7)) + (" + y" if i % 2 else "") for i in range(n)]
@@ -33,10 +33,10 @@ class FakeSource:
         return a
 
 
-def dataset(n: int = 40, max_tokens: int = 150) -> FormulaDataset:
+def dataset(n: int = 40, max_tokens: int = 150) -> SplitDataset:
     src = FakeSource(n)
     vocab = build_vocab(f.split() for f in src.formulas)
-    return FormulaDataset(src, vocab, ImageConfig(), max_tokens=max_tokens)
+    return SplitDataset(src, vocab, ImageConfig(), max_tokens=max_tokens)
 
 
 def test_sampler_covers_each_item_once_and_is_seeded():
@@ -100,14 +100,14 @@ def test_dataset_skips_long_formulas():
 def test_scale_jitter_resizes_some_items_reproducibly_per_epoch():
     src = FakeSource(40)
     vocab = build_vocab(f.split() for f in src.formulas)
-    plain = FormulaDataset(src, vocab, ImageConfig())
-    jit = FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.5, seed=1)
+    plain = SplitDataset(src, vocab, ImageConfig())
+    jit = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.5, seed=1)
     shapes = lambda ds: [ds[k][1].shape for k in range(len(ds))]  # noqa: E731
     base, e0 = shapes(plain), shapes(jit)
     changed = sum(a != b for a, b in zip(base, e0))
     assert 5 <= changed <= 35  # about half are resized; the rest are read as they are
-    assert e0 == shapes(FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, seed=1))
+    assert e0 == shapes(SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, seed=1))
     jit.set_epoch(1)
     assert shapes(jit) != e0  # a new draw each epoch
-    never = FormulaDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.0)
+    never = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.0)
     assert shapes(never) == base

@@ -71,7 +71,7 @@ def test_shipped_model_reads_the_examples():
     README's example images: most tokens right everywhere, and some formulas exactly."""
     from pathlib import Path
 
-    from img2tex.datasets import open_split
+    from img2tex.data.layout import open_split
     from img2tex.metrics import score
 
     try:

@@ -186,8 +186,8 @@ def test_other_fonts(tmp_path: Path, font: str) -> None:
 
 
 def test_write_packed_option(tmp_path: Path) -> None:
-    from img2tex.packed import PackedDataset
+    from img2tex.data.packed import PackedSplit
 
     render_formulas(GOOD, tmp_path, RenderConfig(jobs=2, write_packed=True))
-    ds = PackedDataset(tmp_path / "packed")
+    ds = PackedSplit(tmp_path / "packed")
     assert len(ds) == 4 and ds.shape(0) == ds.image(0).shape

@@ -25,7 +25,7 @@ def tiny_cfg(dropout: float = 0.0) -> ModelConfig:
 def rendered(tmp_path_factory):
     if shutil.which("latex") is None or shutil.which("dvipng") is None:
         pytest.skip("latex/dvipng not installed: cannot render the training images")
-    from img2tex.datasets import open_split
+    from img2tex.data.layout import open_split
     from img2tex.render import RenderConfig, render_formulas
 
     out = tmp_path_factory.mktemp("rendered")

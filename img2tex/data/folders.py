@@ -1,6 +1,4 @@
-"""Readers for the dataset layouts users have, behind one small protocol (`FormulaImages`).
-
-Layouts (auto-detected by `open_split`):
+"""Readers of the folder layouts users have; each returns a `FolderSplit`.
 
 - **im2latex-100k as distributed**: ``im2latex_formulas.lst`` (line i = raw formula i),
   ``im2latex_{split}.lst`` (lines ``formula_idx image_name render_type``), ``formula_images/``.
@@ -9,33 +7,30 @@ Layouts (auto-detected by `open_split`):
   ``images_processed/`` (or ``formula_images_processed/``).
 - **plain**: a folder of images plus ``labels.tsv`` (``image<TAB>formula`` per line); per-split
   files ``{split}.tsv`` / ``labels_{split}.tsv`` win over ``labels.tsv`` when present.
-- **packed** (img2tex.packed): few files holding many images; read by `packed.PackedDataset`.
 - **formulas only**: im2latex's ``val_test_normalized_by_idx.tsv`` (columns ``formula_idx split
-  image_name source norm_formula``), for commands that need no images (`formulas_of`).
+  image_name source norm_formula``), for commands that need no images.
 
 Formulas are returned as written in the files; raw im2latex formulas can be normalized on
 reading (``normalize=True``). Images are loaded lazily, one at a time, with
-`images.load_image` (not preprocessed), so a dataset of 100k images costs only its lists.
+`images.load_image` (not preprocessed), so a split of 100k images costs only its lists.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
+from img2tex.data.split import canonical_split, split_spellings
 from img2tex.errors import DatasetError, FormulaError, ImageError
+from img2tex.fileio import read_lines
 from img2tex.images import load_image
 
-SPLIT_ALIASES = {"val": "validate", "valid": "validate", "validation": "validate", "dev": "validate"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VAL_TEST_TSV = "val_test_normalized_by_idx.tsv"
 # How many missing image names an error message lists before "...".
@@ -44,17 +39,6 @@ SHOW_MISSING = 3
 
 class DatasetWarning(UserWarning):
     """Examples were skipped (missing images, formulas that failed to normalize)."""
-
-
-@runtime_checkable
-class FormulaImages(Protocol):
-    """What training, evaluation and `img2tex vocab` need from a dataset split."""
-
-    def __len__(self) -> int: ...
-    def formula(self, i: int) -> str: ...
-    def name(self, i: int) -> str: ...
-    def image(self, i: int) -> np.ndarray: ...
-    def shape(self, i: int) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True)
@@ -67,8 +51,8 @@ class Example:
 
 
 @dataclass
-class ExampleSet(Sequence[Example]):
-    """A list of `Example` that implements `FormulaImages` (images read on demand).
+class FolderSplit(Sequence[Example]):
+    """A `Split` held as a list of `Example` (images read from their files on demand).
 
     ``skipped`` counts examples left out, by reason (e.g. ``{"missing image": 3}``), so that the
     CLI can report them; ``source`` says which files the examples came from.
@@ -118,21 +102,7 @@ class ExampleSet(Sequence[Example]):
 # ---------------------------------------------------------------- helpers
 
 
-def canonical_split(split: str) -> str:
-    """'val'/'valid'/'validation'/'dev' -> 'validate' (im2latex's name); others unchanged."""
-    return SPLIT_ALIASES.get(split.lower(), split)
-
-
-def _split_names(split: str) -> list[str]:
-    """Spellings to try for a split in file names, im2latex's first."""
-    c = canonical_split(split)
-    names = [c] + [a for a, v in SPLIT_ALIASES.items() if v == c and a != c]
-    if split not in names:
-        names.insert(0, split)
-    return names
-
-
-def _find(root: Path, candidates: list[str], what: str) -> Path:
+def find_first(root: Path, candidates: list[str], what: str) -> Path:
     """First existing root/candidate; DatasetError naming everything looked for."""
     for c in candidates:
         p = root / c
@@ -142,36 +112,13 @@ def _find(root: Path, candidates: list[str], what: str) -> Path:
     raise DatasetError(f"{root}: no {what} found (looked for {shown})")
 
 
-def _find_opt(root: Path, candidates: list[str]) -> Path | None:
+def find_optional(root: Path, candidates: list[str]) -> Path | None:
+    """First existing root/candidate, or None."""
     for c in candidates:
         p = root / c
         if p.exists():
             return p
     return None
-
-
-def _decode(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
-
-
-def read_lines(path: Path) -> list[str]:
-    """Lines of a list file, split on ``\\n`` only (some im2latex formulas hold a bare ``\\r``),
-    each decoded as UTF-8 or, where that fails, latin-1; a CRLF ending loses its ``\\r``."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    parts = data.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    return [_decode(p[:-1] if p.endswith(b"\r") else p) for p in parts]
 
 
 def _check_dir(root: str | Path) -> Path:
@@ -205,13 +152,13 @@ def _attach_images(
     source: str,
     skip_missing: bool,
     skipped: dict[str, int],
-) -> ExampleSet:
-    """rows (name, formula, file name) -> ExampleSet; checks that the images exist.
+) -> FolderSplit:
+    """rows (name, formula, file name) -> FolderSplit; checks that the images exist.
 
     One directory listing instead of a stat per image keeps 100k-image splits fast.
     """
     if image_dir is None:
-        return ExampleSet([Example(n, f, None) for n, f, _ in rows], source, skipped)
+        return FolderSplit([Example(n, f, None) for n, f, _ in rows], source, skipped)
     present = set(os.listdir(image_dir)) if image_dir.is_dir() else set()
     examples: list[Example] = []
     missing: list[str] = []
@@ -234,7 +181,7 @@ def _attach_images(
             DatasetWarning,
             stacklevel=3,
         )
-    return ExampleSet(examples, source, skipped)
+    return FolderSplit(examples, source, skipped)
 
 
 def _normalizer():
@@ -253,7 +200,7 @@ def read_im2latex(
     normalize: bool = False,
     skip_missing: bool = False,
     images: bool = True,
-) -> ExampleSet:
+) -> FolderSplit:
     """im2latex-100k as distributed: im2latex_formulas.lst + im2latex_{split}.lst + formula_images/.
 
     ``normalize``: pass each raw formula through img2tex.tokenizer.normalize; formulas it
@@ -261,9 +208,9 @@ def read_im2latex(
     ``images=False``: do not look for the images (formulas only; `Example.image_path` None).
     """
     root = _check_dir(root)
-    formulas_file = _find(root, ["im2latex_formulas.lst", "im2latex_formulas.norm.lst"], "formula list")
-    list_file = _find(
-        root, [f"im2latex_{s}.lst" for s in _split_names(split)] + [f"{s}.lst" for s in _split_names(split)],
+    formulas_file = find_first(root, ["im2latex_formulas.lst", "im2latex_formulas.norm.lst"], "formula list")
+    list_file = find_first(
+        root, [f"im2latex_{s}.lst" for s in split_spellings(split)] + [f"{s}.lst" for s in split_spellings(split)],
         f"list of the {split!r} split",
     )
     formulas = read_lines(formulas_file)
@@ -289,13 +236,13 @@ def read_im2latex(
         rows.append((name, formula, name + ".png"))
     image_dir = None
     if images:
-        image_dir = _find(root, ["formula_images", "formula_images_processed", "images"], "image folder")
+        image_dir = find_first(root, ["formula_images", "formula_images_processed", "images"], "image folder")
     return _attach_images(rows, image_dir, list_file, f"{list_file}", skip_missing, skipped)
 
 
 def _processed_list(root: Path, split: str) -> Path:
-    names = _split_names(split)
-    return _find(
+    names = split_spellings(split)
+    return find_first(
         root,
         [f"im2latex_{s}_filter.lst" for s in names] + [f"{s}_filter.lst" for s in names],
         f"list of the {split!r} split",
@@ -304,11 +251,11 @@ def _processed_list(root: Path, split: str) -> Path:
 
 def read_processed(
     root: str | Path, split: str, skip_missing: bool = False, images: bool = True
-) -> ExampleSet:
+) -> FolderSplit:
     """Processed im2latex (and `img2tex render` output): formulas.norm.lst + *_filter.lst +
     images_processed/ (or formula_images_processed/)."""
     root = _check_dir(root)
-    formulas_file = _find(root, ["formulas.norm.lst", "im2latex_formulas.norm.lst"], "formula list")
+    formulas_file = find_first(root, ["formulas.norm.lst", "im2latex_formulas.norm.lst"], "formula list")
     list_file = _processed_list(root, split)
     formulas = read_lines(formulas_file)
     rows: list[tuple[str, str, str]] = []
@@ -326,22 +273,22 @@ def read_processed(
         rows.append((name, formula, file))
     image_dir = None
     if images:
-        image_dir = _find(root, ["images_processed", "formula_images_processed"], "image folder")
+        image_dir = find_first(root, ["images_processed", "formula_images_processed"], "image folder")
     return _attach_images(rows, image_dir, list_file, f"{list_file}", skip_missing, {})
 
 
-def _plain_labels(root: Path, split: str | None) -> Path | None:
+def plain_labels(root: Path, split: str | None) -> Path | None:
     cands: list[str] = []
     if split is not None:
-        for s in _split_names(split):
+        for s in split_spellings(split):
             cands += [f"{s}.tsv", f"labels_{s}.tsv"]
     cands.append("labels.tsv")
-    return _find_opt(root, cands)
+    return find_optional(root, cands)
 
 
 def read_plain(
     root: str | Path, labels: str | Path | None = None, skip_missing: bool = False, images: bool = True
-) -> ExampleSet:
+) -> FolderSplit:
     """A folder of images + a labels file of ``image<TAB>formula`` lines (default root/labels.tsv).
 
     Image names are relative to ``root`` (absolute paths are kept); an optional first line
@@ -386,7 +333,7 @@ def read_plain(
             DatasetWarning,
             stacklevel=2,
         )
-    return ExampleSet(examples, str(labels_file), skipped)
+    return FolderSplit(examples, str(labels_file), skipped)
 
 
 def read_formulas_tsv(path: str | Path, split: str) -> list[str]:
@@ -420,133 +367,3 @@ def read_formulas_tsv(path: str | Path, split: str) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------- detection
-
-
-def _packed_module():
-    try:
-        from img2tex import packed
-    except ImportError:
-        return None
-    return packed
-
-
-def detect_layout(path: str | Path, split: str | None = None) -> str:
-    """'packed', 'im2latex', 'processed', 'plain' or 'formulas-tsv'; DatasetError if none."""
-    p = Path(path)
-    if not p.exists():
-        raise DatasetError(f"{p}: no such file or folder")
-    if p.is_file():
-        if p.suffix == ".tsv":
-            with p.open("rb") as f:
-                first = _decode(f.readline().rstrip(b"\r\n"))
-            return "formulas-tsv" if "norm_formula" in first.split("\t") else "plain"
-        raise DatasetError(f"{p}: expected a dataset folder or a labels .tsv file")
-    packed = _packed_module()
-    if packed is not None and packed.is_packed(p):
-        return "packed"
-    if (p / "im2latex_formulas.lst").exists():
-        return "im2latex"
-    if (p / "formulas.norm.lst").exists():
-        return "processed"
-    if _plain_labels(p, split) is not None:
-        return "plain"
-    if _find_opt(p, [VAL_TEST_TSV, f"formulas/{VAL_TEST_TSV}"]) is not None:
-        return "formulas-tsv"
-    raise DatasetError(
-        f"{p}: not a dataset folder I know (looked for im2latex_formulas.lst, formulas.norm.lst, "
-        "labels.tsv or a packed dataset)"
-    )
-
-
-def open_split(
-    path: str | Path, split: str | None = None, normalize: bool = False, skip_missing: bool = False
-) -> FormulaImages:
-    """The examples of one split, whatever the layout (see the module docstring).
-
-    ``path`` is a dataset folder, a packed dataset folder or a labels .tsv file. ``split`` is
-    ignored for a labels file given directly and for a plain folder with only labels.tsv.
-    ``normalize`` applies to raw im2latex formulas only (the other layouts hold labels as they
-    should be predicted).
-    """
-    layout = detect_layout(path, split)
-    p = Path(path)
-    if layout == "packed":
-        return _packed_module().PackedDataset(p)  # type: ignore[union-attr]
-    if layout == "plain":
-        if p.is_file():
-            return read_plain(p.parent, p, skip_missing=skip_missing)
-        return read_plain(p, _plain_labels(p, split), skip_missing=skip_missing)
-    if split is None:
-        raise DatasetError(f"{p}: this dataset has splits; name one (train, validate or test)")
-    if layout == "im2latex":
-        return read_im2latex(p, split, normalize=normalize, skip_missing=skip_missing)
-    if layout == "processed":
-        return read_processed(p, split, skip_missing=skip_missing)
-    raise DatasetError(f"{p}: holds formulas only (no images); it can be used for the vocabulary")
-
-
-class ConcatImages:
-    """Several splits read as one (e.g. clean and augmented renders of a training set)."""
-
-    def __init__(self, parts: Sequence[FormulaImages]) -> None:
-        if not parts:
-            raise DatasetError("no datasets given")
-        self.parts = list(parts)
-        self._starts = list(itertools.accumulate((len(p) for p in self.parts), initial=0))
-
-    def __len__(self) -> int:
-        return self._starts[-1]
-
-    def _locate(self, i: int) -> tuple[FormulaImages, int]:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        k = bisect.bisect_right(self._starts, i) - 1
-        return self.parts[k], i - self._starts[k]
-
-    def formula(self, i: int) -> str:
-        part, j = self._locate(i)
-        return part.formula(j)
-
-    def name(self, i: int) -> str:
-        part, j = self._locate(i)
-        return part.name(j)
-
-    def image(self, i: int) -> np.ndarray:
-        part, j = self._locate(i)
-        return part.image(j)
-
-    def shape(self, i: int) -> tuple[int, int]:
-        part, j = self._locate(i)
-        return part.shape(j)
-
-
-def open_splits(paths: Sequence[str | Path], split: str | None = None, normalize: bool = False,
-                skip_missing: bool = False) -> FormulaImages:
-    """`open_split` of each path, concatenated when there are several."""
-    parts = [open_split(p, split, normalize=normalize, skip_missing=skip_missing) for p in paths]
-    return parts[0] if len(parts) == 1 else ConcatImages(parts)
-
-
-def formulas_of(path: str | Path, split: str | None = None, normalize: bool = False) -> list[str]:
-    """The formulas of one split, without needing its images (for `img2tex vocab`).
-
-    Works on every layout of `open_split`, and also on a folder whose images are absent or
-    that holds only im2latex's val_test_normalized_by_idx.tsv (directly or under formulas/).
-    """
-    layout = detect_layout(path, split)
-    p = Path(path)
-    if layout == "packed":
-        ds = _packed_module().PackedDataset(p)  # type: ignore[union-attr]
-        return [ds.formula(i) for i in range(len(ds))]
-    if layout == "plain":
-        labels = p if p.is_file() else _plain_labels(p, split)
-        return [e.formula for e in read_plain(p.parent if p.is_file() else p, labels, images=False)]
-    if split is None:
-        raise DatasetError(f"{p}: this dataset has splits; name one (train, validate or test)")
-    if layout == "im2latex":
-        return [e.formula for e in read_im2latex(p, split, normalize=normalize, images=False)]
-    if layout == "processed":
-        return [e.formula for e in read_processed(p, split, images=False)]
-    tsv = p if p.is_file() else _find(p, [VAL_TEST_TSV, f"formulas/{VAL_TEST_TSV}"], "formula table")
-    return read_formulas_tsv(tsv, split)

@@ -1,6 +1,6 @@
-"""From a dataset source to padded training batches.
+"""From a `Split` to padded batches of tensors (the torch side of the data).
 
-* `FormulaDataset`: one item = preprocessed image (uint8, ink on white) + token ids; formulas
+* `SplitDataset`: one item = preprocessed image (uint8, ink on white) + token ids; formulas
   longer than `max_tokens` are left out (im2markup does the same; they cost most and teach least).
   Optional scale jitter shows the model renders at other resolutions, read the way prediction
   reads them.
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from img2tex.datasets import FormulaImages
+from img2tex.data.split import Split
 from img2tex.images import ImageConfig, bucket_shape, preprocess, resize_by
 from img2tex.vocab import Vocab
 
@@ -45,8 +45,8 @@ class Batch:
         )
 
 
-class FormulaDataset(Dataset):
-    """Items (index, preprocessed image, token ids) of a FormulaImages source.
+class SplitDataset(Dataset):
+    """Items (index, preprocessed image, token ids) of a `Split`.
 
     `scale`: the rescale factor handed to images.preprocess; 1.0 for training renders that are
     already at the reference glyph size (fast, exact), None to estimate it per image.
@@ -60,17 +60,17 @@ class FormulaDataset(Dataset):
     """
 
     def __init__(
-        self, source: FormulaImages, vocab: Vocab, image_cfg: ImageConfig, max_tokens: int = 150,
+        self, split: Split, vocab: Vocab, image_cfg: ImageConfig, max_tokens: int = 150,
         scale: float | None = 1.0, limit: int | None = None, scale_jitter: float = 0.0,
         jitter_prob: float = 0.5, seed: int = 0,
     ) -> None:
-        self.source, self.vocab, self.image_cfg, self.scale = source, vocab, image_cfg, scale
+        self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
         self.scale_jitter, self.jitter_prob, self.seed, self.epoch = scale_jitter, jitter_prob, seed, 0
-        n = len(source) if limit is None else min(limit, len(source))
+        n = len(split) if limit is None else min(limit, len(split))
         self.ids: list[list[int]] = []
         self.indices: list[int] = []
         for i in range(n):
-            toks = source.formula(i).split()
+            toks = split.formula(i).split()
             if 0 < len(toks) <= max_tokens:
                 self.indices.append(i)
                 self.ids.append(vocab.encode(toks))
@@ -81,7 +81,7 @@ class FormulaDataset(Dataset):
 
     def __getitem__(self, k: int) -> tuple[int, np.ndarray, list[int]]:
         i = self.indices[k]
-        a, scale = self.source.image(i), self.scale
+        a, scale = self.split.image(i), self.scale
         if self.scale_jitter > 0:
             rng = np.random.default_rng([self.seed, self.epoch, k])
             if rng.random() < self.jitter_prob:
@@ -93,23 +93,23 @@ class FormulaDataset(Dataset):
         self.epoch = epoch
 
     def shapes(self) -> list[tuple[int, int]]:
-        """Approximate model-input sizes from the source's stored sizes (no image decoding),
+        """Approximate model-input sizes from the split's stored sizes (no image decoding),
         cached; good enough to group batches, exact for renders already at the reference look."""
         if self._shapes is None:
             cfg = self.image_cfg
             out = []
             for i in self.indices:
-                h, w = self.source.shape(i)
+                h, w = self.split.shape(i)
                 fit = min(1.0, (cfg.max_height + 2 * cfg.pad) / h, (cfg.max_width + 2 * cfg.pad) / w)
                 out.append((max(1, round(h * fit)), max(1, round(w * fit))))
             self._shapes = out
         return self._shapes
 
     def name(self, k: int) -> str:
-        return self.source.name(self.indices[k])
+        return self.split.name(self.indices[k])
 
     def formula(self, k: int) -> str:
-        return self.source.formula(self.indices[k])
+        return self.split.formula(self.indices[k])
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -128,7 +128,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.position = 0
 
     @classmethod
-    def for_dataset(cls, ds: FormulaDataset, batch_size: int, seed: int = 0, shuffle: bool = True,
+    def for_dataset(cls, ds: SplitDataset, batch_size: int, seed: int = 0, shuffle: bool = True,
                     length_band: int = 10) -> BucketBatchSampler:
         keys = [bucket_shape(h, w, ds.image_cfg) + (len(ids) // length_band,) for (h, w), ids in zip(ds.shapes(), ds.ids)]
         return cls(keys, batch_size, seed, shuffle)
@@ -180,7 +180,7 @@ def collate_images(arrays: Sequence[np.ndarray], bucket: int) -> tuple[Tensor, T
 
 
 class Collate:
-    """Picklable collate function (DataLoader workers) for FormulaDataset items."""
+    """Picklable collate function (DataLoader workers) for SplitDataset items."""
 
     def __init__(self, vocab: Vocab, bucket: int) -> None:
         self.pad, self.bos, self.eos, self.bucket = vocab.pad_id, vocab.bos_id, vocab.eos_id, bucket

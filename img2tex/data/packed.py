@@ -41,8 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from img2tex.data.folders import read_processed
 from img2tex.errors import DatasetError, Img2TexError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
+from img2tex.images import load_image
 
 FORMAT = "img2tex-packed"
 VERSION = 3
@@ -163,8 +165,8 @@ def _read_lines(path: Path) -> list[str]:
     return lzma.decompress(path.read_bytes()).decode("utf-8").split("\n")[:-1]
 
 
-class PackedDataset:
-    """Random access to a packed split; implements datasets.FormulaImages.
+class PackedSplit:
+    """Random access to a packed split; a `Split`.
 
     images.bin is memory-mapped, so opening is instant and memory is shared between
     data-loader workers; names, formulas and the index are read eagerly (small).
@@ -252,9 +254,6 @@ class PackedDataset:
 def pack_processed(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], split: str = "train",
                    levels: int = DEFAULT_LEVELS) -> int:
     """Pack a processed-layout folder (`img2tex render` output, processed im2latex) into `out_dir`."""
-    from img2tex.datasets import read_processed
-    from img2tex.images import load_image
-
     examples = read_processed(src, split)
 
     def items() -> Iterable[tuple[str, np.ndarray, str]]:

@@ -1,0 +1,13 @@
+"""Datasets: the layouts users have, the packed format, and the torch input pipeline.
+
+Modules, in import order (each imports only those above it):
+
+- `split`: the `Split` protocol (a labelled split), split names, `ConcatSplit`;
+- `folders`: readers of the folder layouts (im2latex-100k, processed, plain labels) -> `FolderSplit`;
+- `packed`: the packed format (`write_packed`, `PackedSplit`, `pack_processed`);
+- `layout`: detect a path's layout and open it (`open_split`, `open_splits`, `formulas_of`);
+- `pipeline` (torch): `SplitDataset`, bucketed batches, collation.
+
+Names are imported from their module (``from img2tex.data.layout import open_split``); this
+package re-exports nothing, so each name has one import path.
+"""

@@ -1,0 +1,80 @@
+"""What a labelled split is: the `Split` protocol, split names, and several splits read as one.
+
+A *split* is a sequence of labelled formula images (formula, name, image, stored size). Every
+layout reader returns one (`folders.FolderSplit`, `packed.PackedSplit`, `ConcatSplit`), and
+training, evaluation and `img2tex vocab` take any of them. The torch side
+(`pipeline.SplitDataset`) turns a split into tensors.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from img2tex.errors import DatasetError
+
+SPLIT_ALIASES = {"val": "validate", "valid": "validate", "validation": "validate", "dev": "validate"}
+
+
+@runtime_checkable
+class Split(Protocol):
+    """A labelled split: what training, evaluation and `img2tex vocab` need from a dataset."""
+
+    def __len__(self) -> int: ...
+    def formula(self, i: int) -> str: ...
+    def name(self, i: int) -> str: ...
+    def image(self, i: int) -> np.ndarray: ...
+    def shape(self, i: int) -> tuple[int, int]: ...
+
+
+def canonical_split(split: str) -> str:
+    """'val'/'valid'/'validation'/'dev' -> 'validate' (im2latex's name); others unchanged."""
+    return SPLIT_ALIASES.get(split.lower(), split)
+
+
+def split_spellings(split: str) -> list[str]:
+    """Spellings to try for a split in file names, as given first, then im2latex's."""
+    c = canonical_split(split)
+    names = [c] + [a for a, v in SPLIT_ALIASES.items() if v == c and a != c]
+    if split not in names:
+        names.insert(0, split)
+    return names
+
+
+class ConcatSplit:
+    """Several splits read as one (e.g. clean and augmented renders of a training set)."""
+
+    def __init__(self, parts: Sequence[Split]) -> None:
+        if not parts:
+            raise DatasetError("no datasets given")
+        self.parts = list(parts)
+        self._starts = list(itertools.accumulate((len(p) for p in self.parts), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _locate(self, i: int) -> tuple[Split, int]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self._starts, i) - 1
+        return self.parts[k], i - self._starts[k]
+
+    def formula(self, i: int) -> str:
+        part, j = self._locate(i)
+        return part.formula(j)
+
+    def name(self, i: int) -> str:
+        part, j = self._locate(i)
+        return part.name(j)
+
+    def image(self, i: int) -> np.ndarray:
+        part, j = self._locate(i)
+        return part.image(j)
+
+    def shape(self, i: int) -> tuple[int, int]:
+        part, j = self._locate(i)
+        return part.shape(j)
