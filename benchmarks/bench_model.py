@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from img2tex.decoding import DecodeConfig, decode
+from img2tex.decoding import decode
+from img2tex.hypotheses import DecodeConfig
 from img2tex.architecture import PRESETS
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.train import token_loss

@@ -89,6 +89,7 @@ def paper_config(vocab_size: int = 0) -> ModelConfig:
 
 
 PRESETS = {"cpu": cpu_config, "paper": paper_config}
+DEFAULT_PRESET = "cpu"
 
 
 def positional_encoding_2d(height: int, width: int, dim: int) -> np.ndarray:

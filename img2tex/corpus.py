@@ -35,16 +35,13 @@ Progress = Callable[[int], None]
 SOURCES = ("im2latex_validate", "im2latex_sample_train", "formula_corpus", "hepth", "synthetic")
 
 
-def default_data_dir() -> Path:
-    """`shared/data` beside the repository checkout (…/repo/../shared/data)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @dataclass
 class CorpusConfig:
     """What goes into the corpus; defaults reproduce the project's training formula set."""
 
-    data_dir: Path = field(default_factory=default_data_dir)
+    #: The shared data folder (im2latex-100k/, formula-corpus/, hepth-formulas/): given, never
+    #: guessed from where the package is installed.
+    data_dir: Path
     n_synthetic: int = 60_000
     val_holdout: int = 1_000
     seed: int = 0
@@ -54,6 +51,8 @@ class CorpusConfig:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if not (self.data_dir / "im2latex-100k").is_dir():
+            raise DatasetError(f"{self.data_dir}: not the shared data folder (no im2latex-100k/ in it)")
         if self.n_synthetic < 0 or self.val_holdout < 0 or self.max_tokens < 1:
             raise DatasetError("n_synthetic and val_holdout must be >= 0 and max_tokens >= 1")
 

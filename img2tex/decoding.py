@@ -1,18 +1,20 @@
-"""Batched greedy and beam-search decoding with the torch model.
+"""Batched greedy and beam-search decoding with the torch model, and decoding a whole split.
 
-Settings, hypotheses and the guard against endless loops live in hypotheses.py (shared with the
-numpy path); they are imported here too, so callers find everything about decoding in one place.
+Settings (`hypotheses.DecodeConfig`), hypotheses and the guard against endless loops live in
+hypotheses.py, shared with the numpy path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
+from img2tex.data.pipeline import SplitDataset, collate_images
 from img2tex.hypotheses import DecodeConfig, Hypothesis, loops
+from img2tex.images import bucket_shape
 from img2tex.model import Img2TexModel
-
-__all__ = ["DecodeConfig", "Hypothesis", "beam_search", "decode", "greedy", "loops"]
 
 
 @torch.no_grad()
@@ -149,3 +151,29 @@ def decode(model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig,
     if cfg.beam <= 1:
         return greedy(model, images, mask, cfg, bos, eos)
     return beam_search(model, images, mask, cfg, bos, eos)
+
+
+def decode_split(
+    model: Img2TexModel,
+    ds: SplitDataset,
+    dcfg: DecodeConfig,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    advance: Callable[[int], None] | None = None,
+) -> list[Hypothesis]:
+    """One hypothesis per dataset item, in dataset order (validation in training, `evaluate`).
+
+    Items are decoded in batches of similar size (sorted by bucket shape) so little time goes
+    into padding."""
+    shapes = ds.shapes()
+    order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
+    out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
+    for s in range(0, len(order), batch_size):
+        ks = order[s : s + batch_size]
+        images, mask = collate_images([ds[k][1] for k in ks], ds.image_cfg.bucket)
+        hyps = decode(model, images.to(device), mask.to(device), dcfg, ds.vocab.bos_id, ds.vocab.eos_id)
+        for k, h in zip(ks, hyps):
+            out[k] = h
+        if advance is not None:
+            advance(len(ks))
+    return out

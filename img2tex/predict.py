@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from img2tex.errors import Img2TexError, ModelError
+from img2tex.hypotheses import DecodeConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ENGINES = ("auto", "torch", "numpy")
@@ -22,6 +23,9 @@ ENGINES = ("auto", "torch", "numpy")
 #: and numpy decodes one image of the default model in ~0.05-0.15 s, while torch's batched
 #: decoding (~27 images/s with 16 per batch) only pays off from about 20 images on (2-core CPU).
 NUMPY_MAX_IMAGES = 8
+
+#: Images decoded together by default.
+BATCH_SIZE = 16
 
 #: Images read ahead, in batches, so a window can be decoded in order of size (see predict_paths).
 WINDOW_BATCHES = 16
@@ -82,9 +86,9 @@ class Predictor:
     The config and vocabulary are checked at once; the weights are read on first use.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", beam: int = 5, max_len: int = 200,
-                 batch_size: int = 16, scale: float | None = None, engine: str = "auto") -> None:
-        from img2tex.hypotheses import DecodeConfig
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", beam: int = DecodeConfig.beam,
+                 max_len: int = DecodeConfig.max_len, batch_size: int = BATCH_SIZE, scale: float | None = None,
+                 engine: str = "auto") -> None:
         from img2tex.modelfile import load_config, load_vocab
 
         if engine not in ENGINES:
@@ -112,7 +116,7 @@ class Predictor:
             self._model = NumpyModel(self.model_dir)
         else:
             from img2tex.checkpoint import load_model
-            from img2tex.evaluate import pick_device
+            from img2tex.device import pick_device
 
             self.device = pick_device(self.device_name)
             self._model, _, _ = load_model(self.model_dir, self.device)
@@ -178,8 +182,9 @@ class Predictor:
                 yield res
 
 def predict(
-    inputs: Iterable[str | Path], model_dir: str | Path | None = None, beam: int = 5, batch_size: int = 16,
-    out_dir: str | Path | None = None, device: str = "auto", max_len: int = 200, scale: float | None = None,
+    inputs: Iterable[str | Path], model_dir: str | Path | None = None, beam: int = DecodeConfig.beam,
+    batch_size: int = BATCH_SIZE, out_dir: str | Path | None = None, device: str = "auto",
+    max_len: int = DecodeConfig.max_len, scale: float | None = None,
 ) -> Iterator[Prediction]:
     """Convenience: load the model (default: the shipped one) and yield predictions for `inputs`."""
     yield from Predictor(model_dir, device=device, beam=beam, max_len=max_len, batch_size=batch_size,

@@ -25,8 +25,10 @@ def stderr_console() -> Console:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, console: Console | None = None) -> Iterator[Advance]:
-    """Show a bar for `total` items and yield the function that advances it.
+def progress_bar(description: str, total: int | None, console: Console | None = None,
+                 enabled: bool = True) -> Iterator[Advance]:
+    """Show a bar for `total` items and yield the function that advances it (`enabled=False`:
+    no bar, the function does nothing).
 
     Rich hides the bar itself when stderr is not a terminal, so logs stay readable in CI.
     """
@@ -37,6 +39,41 @@ def progress_bar(description: str, total: int | None, console: Console | None = 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console or stderr_console(), transient=False) as bar:
+    with Progress(*columns, console=console or stderr_console(), transient=False, disable=not enabled) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+class TrainingBar:
+    """The training loop's bar: steps of the current epoch, running loss and throughput."""
+
+    def __init__(self, bar: Progress, steps_per_epoch: int) -> None:
+        self._bar = bar
+        self._task = bar.add_task("train", total=steps_per_epoch, epoch="", loss=float("nan"), sps=0.0, tps=0.0)
+
+    def start_epoch(self, label: str, completed: int) -> None:
+        self._bar.update(self._task, completed=completed, epoch=label)
+
+    def advance(self) -> None:
+        self._bar.update(self._task, advance=1)
+
+    def show(self, loss: float, samples_per_s: float, tokens_per_s: float) -> None:
+        self._bar.update(self._task, loss=loss, sps=samples_per_s, tps=tokens_per_s)
+
+    def print(self, message: str) -> None:
+        self._bar.console.print(message, highlight=False)
+
+
+@contextmanager
+def training_bar(steps_per_epoch: int, enabled: bool = True) -> Iterator[TrainingBar]:
+    """A `TrainingBar` on stderr for the duration of the block."""
+    columns = (
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[sps]:.0f} samples/s  {task.fields[tps]:.0f} tok/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr_console(), disable=not enabled) as bar:
+        yield TrainingBar(bar, steps_per_epoch)

@@ -1,20 +1,25 @@
-"""Training loop: teacher forcing, cross-entropy, Adam, warmup + cosine schedule, checkpoints.
+"""Training: teacher forcing, masked cross-entropy, Adam, warm-up + cosine schedule, checkpoints.
+
+Shaped like torchvision's reference trainer: `setup` (or `setup_resume`) builds a `Run`,
+`train_one_epoch` runs the steps, `validate` scores the model, `end_epoch` logs, keeps `best/` and
+checkpoints, `fit` loops over epochs. `train` and `resume` are the two entry points.
 
 Run folder layout:
     config.json        train, model and image settings of the run
     log.jsonl          one line per log interval ("train") and per epoch ("epoch")
     loss.png           train and validation loss curves
     last/              model folder + training state, rewritten every `checkpoint_every` steps,
-                       at each epoch end and on Ctrl-C; `resume=True` continues from here exactly
+                       at each epoch end and on Ctrl-C; `resume` continues from here exactly
     best/              model folder of the epoch with the best validation BLEU (or loss)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,63 +27,23 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from img2tex.checkpoint import load_training_state, save_model, save_training_state
-from img2tex.decoding import DecodeConfig
+from img2tex.architecture import ModelConfig
+from img2tex.checkpoint import load_model, load_training_state, save_model, save_training_state
+from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
+from img2tex.data.split import Split
+from img2tex.decoding import decode_split
+from img2tex.device import pick_device
 from img2tex.errors import ModelError
-from img2tex.evaluate import decode_dataset, ids_to_text, pick_device
-from img2tex.fileio import atomic_write_bytes, atomic_write_text
+from img2tex.fileio import atomic_write_text
+from img2tex.hypotheses import DecodeConfig
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
-from img2tex.architecture import ModelConfig
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.modelfile import load_config
-from img2tex.data.split import Split
-from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
+from img2tex.progress import TrainingBar, training_bar
+from img2tex.runlog import LOG, append_log, draw_run
+from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 from img2tex.vocab import Vocab, build_vocab
-
-
-@dataclass
-class TrainConfig:
-    """Defaults follow im2markup (batch 24, 15 epochs, lr 1e-3 Adam, clip 5)."""
-
-    batch_size: int = 24
-    epochs: int = 15
-    lr: float = 1e-3
-    min_lr: float = 1e-5  # cosine floor
-    warmup_steps: int = 500
-    grad_clip: float = 5.0
-    label_smoothing: float = 0.0
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    #: bf16 autocast: "auto" = on CUDA only; "on" also on a CPU with native bf16 (AVX512-BF16/AMX),
-    #: where one training step of the cpu preset ran ~1.4x faster single-threaded (2-core EPYC); "off".
-    bf16: str = "auto"
-    max_tokens: int = 150  # longer training formulas are skipped
-    val_size: int = 500  # validation subset (first N items) for loss and greedy BLEU
-    val_batch_size: int = 48
-    decode_max_len: int = 200
-    select_by: str = "bleu"  # bleu | loss: which checkpoint is "best"
-    log_every: int = 50  # steps
-    checkpoint_every: int = 1000  # steps
-    num_workers: int = 0  # DataLoader workers; loading+preprocessing a render takes ~0.4 ms vs ~11 ms of training per image (measured), so on 2 cores a worker would only steal compute; use 2-4 on a GPU machine
-    min_count: int = 1  # vocabulary: tokens seen fewer times become <unk>
-    max_steps: int | None = None  # stop early (and checkpoint) after this many steps in total
-    scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
-    #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
-    #: estimate as predict reads them (pipeline.SplitDataset); 0 = off. None = off, and on a
-    #: resume: keep the saved setting.
-    scale_jitter: float | None = None
-    jitter_prob: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.bf16 not in ("auto", "on", "off"):
-            raise ModelError(f"bf16 must be auto, on or off, not {self.bf16!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -97,103 +62,187 @@ def token_loss(logits: torch.Tensor, target: torch.Tensor, pad_id: int, label_sm
     )
 
 
-# -- loss curve -------------------------------------------------------------------------------
-
-
-def draw_loss_curve(train: list[tuple[int, float]], val: list[tuple[int, float]], width: int = 800, height: int = 480) -> bytes:
-    """PNG of train (blue) and validation (orange) loss against step, with labelled axes."""
-    import io
-
-    from PIL import Image, ImageDraw
-
-    im = Image.new("RGB", (width, height), "white")
-    dr = ImageDraw.Draw(im)
-    left, right, top, bottom = 70, width - 20, 30, height - 50
-    dr.line([(left, top), (left, bottom), (right, bottom)], fill="black", width=1)
-    pts = train + val
-    if pts:
-        xmax = max(1, max(s for s, _ in pts))
-        ys = [v for _, v in pts if math.isfinite(v)]
-        ymin, ymax = (min(ys), max(ys)) if ys else (0.0, 1.0)
-        ymin = min(0.0, ymin)
-        if ymax <= ymin:
-            ymax = ymin + 1.0
-
-        def xy(s: float, v: float) -> tuple[float, float]:
-            return left + (right - left) * s / xmax, bottom - (bottom - top) * (v - ymin) / (ymax - ymin)
-
-        for i in range(5):
-            v = ymin + (ymax - ymin) * i / 4
-            _, y = xy(0, v)
-            dr.line([(left - 4, y), (left, y)], fill="black")
-            dr.text((5, y - 6), f"{v:.3g}", fill="black")
-            s = xmax * i / 4
-            x, _ = xy(s, ymin)
-            dr.line([(x, bottom), (x, bottom + 4)], fill="black")
-            dr.text((x - 10, bottom + 8), f"{int(s)}", fill="black")
-        for series, colour in ((train, (31, 119, 180)), (val, (255, 127, 14))):
-            line = [xy(s, v) for s, v in series if math.isfinite(v)]
-            if len(line) > 1:
-                dr.line(line, fill=colour, width=2)
-            for x, y in line if len(line) < 60 else []:
-                dr.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-    dr.text(((left + right) // 2 - 10, height - 20), "step", fill="black")
-    dr.text((left, 8), "loss   ", fill="black")
-    dr.text((left + 60, 8), "train", fill=(31, 119, 180))
-    dr.text((left + 110, 8), "validation", fill=(255, 127, 14))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    # Append, not atomic rewrite: a log line is small and a torn last line is skipped on read.
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-
-
-# -- training ---------------------------------------------------------------------------------
-
-
-class _Run:
-    """State of one training run; methods are the steps of `train`."""
-
-    def __init__(self, run_dir: Path, cfg: TrainConfig, model: Img2TexModel, vocab: Vocab, image_cfg: ImageConfig,
-                 device: torch.device) -> None:
-        self.dir, self.cfg, self.model, self.vocab, self.image_cfg, self.device = run_dir, cfg, model, vocab, image_cfg, device
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.step = 0
-        self.epoch = 0
-        self.position = 0
-        self.best: float | None = None
-        self.log_path = run_dir / "log.jsonl"
-
-    def save_last(self) -> None:
-        last = self.dir / "last"
-        save_model(last, self.model, self.vocab, self.image_cfg, extra={"step": self.step, "epoch": self.epoch})
-        save_training_state(last, self.opt, {
-            "step": self.step, "epoch": self.epoch, "position": self.position, "best": self.best,
-            "train_config": asdict(self.cfg),
-        })
-
-    def draw(self) -> None:
-        log = _read_log(self.log_path)
-        train = [(e["step"], e["loss"]) for e in log if e.get("kind") == "train"]
-        val = [(e["step"], e["val_loss"]) for e in log if e.get("kind") == "epoch" and e.get("val_loss") is not None]
-        atomic_write_bytes(self.dir / "loss.png", draw_loss_curve(train, val))
-
-
-def _autocast(device: torch.device, bf16: str = "auto") -> Any:
+def autocast(device: torch.device, bf16: str = "auto") -> Any:
     """bf16 mixed precision for the forward pass (weights and optimizer stay float32);
     `bf16` is TrainConfig.bf16, checked there."""
     enabled = bf16 == "on" or (bf16 == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Where a run stands; saved with every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0  # epochs completed
+    position: int = 0  # batches done in the current epoch
+    best: float | None = None  # best validation score so far (BLEU, or -loss)
+
+
+@dataclass
+class Run:
+    """Everything one training run holds; the functions below are its steps."""
+
+    dir: Path
+    cfg: TrainConfig
+    model: Img2TexModel
+    vocab: Vocab
+    image_cfg: ImageConfig
+    device: torch.device
+    opt: torch.optim.Optimizer
+    train_ds: SplitDataset
+    val_ds: SplitDataset | None
+    sampler: BucketBatchSampler
+    loader: DataLoader
+    progress: Progress = dataclasses.field(default_factory=Progress)
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.sampler) * self.cfg.epochs
+
+
+def _build(run_dir: Path, train_split: Split, val_split: Split | None, cfg: TrainConfig, model_cfg: ModelConfig,
+           image_cfg: ImageConfig, vocab: Vocab) -> Run:
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model_cfg.vocab_size = len(vocab)
+    model = Img2TexModel(model_cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_ds = SplitDataset(train_split, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
+                            scale_jitter=cfg.scale_jitter, jitter_prob=cfg.jitter_prob, seed=cfg.seed)
+    if len(train_ds) == 0:
+        raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
+    val_ds = None
+    if val_split is not None and cfg.val_size > 0:
+        val_ds = SplitDataset(val_split, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
+    sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed)
+    # A private generator: DataLoader draws its worker base seed from it, not from the global
+    # RNG, so a resumed run sees the same dropout masks as an uninterrupted one.
+    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=Collate(vocab, image_cfg.bucket),
+                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+                        pin_memory=device.type == "cuda")
+    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader)
+
+
+def _write_run_config(run: Run) -> None:
+    run.dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.dir / "config.json", json.dumps(
+        {"train": asdict(run.cfg), "model": run.model.cfg.to_dict(), "image": asdict(run.image_cfg),
+         "parameters": count_parameters(run.model)}, indent=2) + "\n")
+
+
+def setup(train_split: Split, val_split: Split | None, run_dir: str | Path, cfg: TrainConfig | None = None,
+          model_cfg: ModelConfig | None = None, image_cfg: ImageConfig | None = None,
+          vocab: Vocab | None = None) -> Run:
+    """A new run: the vocabulary is built from the training formulas unless given."""
+    cfg = cfg or TrainConfig()
+    if vocab is None:
+        vocab = build_vocab((train_split.formula(i).split() for i in range(len(train_split))), min_count=cfg.min_count)
+    run = _build(Path(run_dir), train_split, val_split, cfg, model_cfg or ModelConfig(), image_cfg or ImageConfig(),
+                 vocab)
+    _write_run_config(run)
+    return run
+
+
+def setup_resume(train_split: Split, val_split: Split | None, run_dir: str | Path,
+                 changes: dict[str, Any] | None = None) -> Run:
+    """The run saved in run_dir/last, exactly where it stopped: settings, vocabulary, weights,
+    optimizer, RNG states and the position in the epoch (the saved max_steps is dropped). `changes` may set the fields of
+    `RESUME_CHANGEABLE`; another field given with a value other than the saved one is an error."""
+    last = Path(run_dir) / "last"
+    if not (last / "train_state.json").exists():
+        raise ModelError(f"nothing to resume: {last} holds no training state")
+    meta = json.loads((last / "train_state.json").read_text(encoding="utf-8"))["state"]
+    # max_steps limits one invocation ("stop after N steps in all"), not the run: a resume without
+    # it runs to the end.
+    cfg = dataclasses.replace(TrainConfig.from_dict(meta["train_config"]), max_steps=None)
+    for key, value in (changes or {}).items():
+        if not hasattr(cfg, key):
+            raise ModelError(f"no training setting named {key!r}")
+        if key not in RESUME_CHANGEABLE and getattr(cfg, key) != value:
+            raise ModelError(f"a resumed run keeps its {key} ({getattr(cfg, key)!r}); only "
+                             f"{', '.join(sorted(RESUME_CHANGEABLE))} can change")
+    cfg = dataclasses.replace(cfg, **(changes or {}))
+    model_cfg, image_cfg, _ = load_config(last)
+    run = _build(Path(run_dir), train_split, val_split, cfg, model_cfg, image_cfg, Vocab.load(last / "vocab.json"))
+    loaded, _, _ = load_model(last, run.device)
+    run.model.load_state_dict(loaded.state_dict())
+    st = load_training_state(last, run.opt)
+    run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"])
+    _write_run_config(run)
+    return run
+
+
+def save_checkpoint(run: Run) -> None:
+    """Rewrite run_dir/last: the model folder and everything `setup_resume` needs."""
+    p = run.progress
+    last = run.dir / "last"
+    save_model(last, run.model, run.vocab, run.image_cfg, extra={"step": p.step, "epoch": p.epoch})
+    save_training_state(last, run.opt, {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best,
+                                        "train_config": asdict(run.cfg)})
+
+
+# -- one epoch --------------------------------------------------------------------------------
+
+
+class _Window:
+    """Loss and throughput since the last log line."""
+
+    def __init__(self) -> None:
+        self.loss, self.steps, self.samples, self.tokens, self.t0 = 0.0, 0, 0, 0, time.perf_counter()
+
+    def add(self, loss: float, samples: int, tokens: int) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.samples += samples
+        self.tokens += tokens
+
+    def entry(self) -> dict[str, float]:
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        return {"loss": self.loss / max(self.steps, 1), "samples_per_s": self.samples / dt,
+                "tokens_per_s": self.tokens / dt}
+
+
+def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
+    """Train from the current position to the end of the epoch; False when max_steps stopped it
+    first. Logs every `log_every` steps and checkpoints every `checkpoint_every` steps."""
+    cfg, model, p, pad = run.cfg, run.model, run.progress, run.vocab.pad_id
+    run.sampler.set_epoch(p.epoch, p.position)
+    run.train_ds.set_epoch(p.epoch)
+    bar.start_epoch(f"{p.epoch + 1}/{cfg.epochs}", p.position)
+    window = _Window()
+    model.train()
+    for batch in run.loader:
+        if cfg.max_steps is not None and p.step >= cfg.max_steps:
+            break
+        batch = batch.to(run.device)
+        for g in run.opt.param_groups:
+            g["lr"] = lr_at(p.step, run.total_steps, cfg)
+        with autocast(run.device, cfg.bf16):
+            logits = model(batch.images, batch.mask, batch.tgt_in)
+        loss = token_loss(logits, batch.tgt_out, pad, cfg.label_smoothing)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        run.opt.step()
+        p.step += 1
+        p.position += 1
+        last_loss = float(loss.detach())
+        window.add(last_loss, batch.images.shape[0], int((batch.tgt_out != pad).sum()))
+        if p.step % cfg.log_every == 0:
+            entry = {"kind": "train", "step": p.step, "epoch": p.epoch, **window.entry(), "last_loss": last_loss,
+                     "lr": run.opt.param_groups[0]["lr"]}
+            append_log(run.dir / LOG, entry)
+            bar.show(entry["loss"], entry["samples_per_s"], entry["tokens_per_s"])
+            window = _Window()
+        bar.advance()
+        if p.step % cfg.checkpoint_every == 0:
+            save_checkpoint(run)
+    return p.position >= len(run.sampler)
 
 
 @torch.no_grad()
@@ -205,158 +254,74 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
     total, count = 0.0, 0
     for idx in sampler.batches(0):
         b = collate([ds[k] for k in idx]).to(device)
-        with _autocast(device, cfg.bf16):
+        with autocast(device, cfg.bf16):
             logits = model(b.images, b.mask, b.tgt_in)
         n = int((b.tgt_out != ds.vocab.pad_id).sum())
         total += float(token_loss(logits, b.tgt_out, ds.vocab.pad_id)) * n
         count += n
-    results = decode_dataset(model, ds, DecodeConfig(beam=1, max_len=cfg.decode_max_len), cfg.val_batch_size, device)
-    refs = [ds.formula(k) for k in range(len(ds))]
-    hyps = [ids_to_text(ds.vocab, ids) for ids, _ in results]
-    s = score(refs, hyps)
+    hyps = decode_split(model, ds, DecodeConfig(beam=1, max_len=cfg.decode_max_len), cfg.val_batch_size, device)
+    s = score([ds.formula(k) for k in range(len(ds))], [ds.vocab.text(h.tokens) for h in hyps])
     return {"val_loss": total / max(count, 1), "val_bleu": s["bleu"], "val_exact": s["exact_match"],
             "val_edit_accuracy": s["edit_accuracy"]}
 
 
-def train(
-    train_source: Split,
-    val_source: Split | None,
-    run_dir: str | Path,
-    cfg: TrainConfig | None = None,
-    model_cfg: ModelConfig | None = None,
-    image_cfg: ImageConfig | None = None,
-    vocab: Vocab | None = None,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train a model; returns a summary (status 'done', 'stopped' at max_steps, or 'interrupted'
-    by Ctrl-C, with step, epoch, best score, paths). With `resume`, settings, vocabulary and
-    weights come from run_dir/last and training continues where it stopped."""
-    run = Path(run_dir)
-    last = run / "last"
-    if resume:
-        if not (last / "train_state.json").exists():
-            raise ModelError(f"nothing to resume: {last} holds no training state")
-        meta = json.loads((last / "train_state.json").read_text(encoding="utf-8"))["state"]
-        saved_cfg = TrainConfig.from_dict(meta["train_config"])
-        if cfg is not None:  # allow extending a run (more epochs / steps, new jitter), keep the rest
-            saved_cfg.epochs, saved_cfg.max_steps = cfg.epochs, cfg.max_steps
-            if cfg.scale_jitter is not None:
-                saved_cfg.scale_jitter = cfg.scale_jitter
-        cfg = saved_cfg
-        model_cfg, image_cfg, _ = load_config(last)
-        vocab = Vocab.load(last / "vocab.json")
-    cfg = cfg or TrainConfig()
-    image_cfg = image_cfg or ImageConfig()
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    if vocab is None:
-        vocab = build_vocab((train_source.formula(i).split() for i in range(len(train_source))), min_count=cfg.min_count)
-    model_cfg = model_cfg or ModelConfig()
-    model_cfg.vocab_size = len(vocab)
-    model = Img2TexModel(model_cfg).to(device)
-    r = _Run(run, cfg, model, vocab, image_cfg, device)
-    if resume:
-        from img2tex.checkpoint import load_model
+def end_epoch(run: Run) -> dict[str, Any]:
+    """Validate, keep `best/`, log the epoch, move to the next one and checkpoint it."""
+    p = run.progress
+    entry: dict[str, Any] = {"kind": "epoch", "epoch": p.epoch + 1, "step": p.step}
+    is_best = True
+    if run.val_ds is not None and len(run.val_ds):
+        entry.update(validate(run.model, run.val_ds, run.cfg, run.device))
+        value = entry["val_bleu"] if run.cfg.select_by == "bleu" else -entry["val_loss"]
+        is_best = p.best is None or value > p.best
+        if is_best:
+            p.best = value
+    if is_best:
+        save_model(run.dir / "best", run.model, run.vocab, run.image_cfg, extra={
+            k: v for k, v in entry.items() if k != "kind"})
+    append_log(run.dir / LOG, entry)
+    p.epoch += 1
+    p.position = 0
+    save_checkpoint(run)
+    draw_run(run.dir)
+    return entry
 
-        loaded, _, _ = load_model(last, device)
-        model.load_state_dict(loaded.state_dict())
-        st = load_training_state(last, r.opt)
-        r.step, r.epoch, r.position, r.best = st["step"], st["epoch"], st["position"], st["best"]
-    run.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run / "config.json", json.dumps(
-        {"train": asdict(cfg), "model": model_cfg.to_dict(), "image": asdict(image_cfg),
-         "parameters": count_parameters(model)}, indent=2) + "\n")
 
-    train_ds = SplitDataset(train_source, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
-                              scale_jitter=cfg.scale_jitter or 0.0, jitter_prob=cfg.jitter_prob, seed=cfg.seed)
-    if len(train_ds) == 0:
-        raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
-    val_ds = (SplitDataset(val_source, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
-              if val_source is not None and cfg.val_size > 0 else None)
-    sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed)
-    # A private generator: DataLoader draws its worker base seed from it, not from the global
-    # RNG, so a resumed run sees the same dropout masks as an uninterrupted one.
-    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=Collate(vocab, image_cfg.bucket),
-                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
-                        pin_memory=device.type == "cuda")
-    steps_per_epoch = len(sampler)
-    total_steps = steps_per_epoch * cfg.epochs
+# -- the whole run ----------------------------------------------------------------------------
+
+
+def fit(run: Run, progress: bool = True) -> dict[str, Any]:
+    """Run epochs until `epochs` (or `max_steps`); returns a summary whose status is 'done',
+    'stopped' (at max_steps) or 'interrupted' (Ctrl-C). Every way out leaves a checkpoint."""
     status = "done"
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from img2tex.progress import stderr_console
-
-    bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.3f}  {task.fields[sps]:.0f} samples/s  {task.fields[tps]:.0f} tok/s"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(), disable=not progress)
-    win_loss, win_n, win_samples, win_tokens, win_t0 = 0.0, 0, 0, 0, time.perf_counter()
     try:
-        with bar:
-            task = bar.add_task("train", total=steps_per_epoch, epoch=r.epoch + 1, loss=float("nan"), sps=0.0, tps=0.0)
-            while r.epoch < cfg.epochs:
-                sampler.set_epoch(r.epoch, r.position)
-                train_ds.set_epoch(r.epoch)
-                bar.update(task, completed=r.position, epoch=f"{r.epoch + 1}/{cfg.epochs}")
-                for batch in loader:
-                    if cfg.max_steps is not None and r.step >= cfg.max_steps:
-                        break
-                    batch = batch.to(device)
-                    for g in r.opt.param_groups:
-                        g["lr"] = lr_at(r.step, total_steps, cfg)
-                    model.train()
-                    with _autocast(device, cfg.bf16):
-                        logits = model(batch.images, batch.mask, batch.tgt_in)
-                    loss = token_loss(logits, batch.tgt_out, vocab.pad_id, cfg.label_smoothing)
-                    r.opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    r.opt.step()
-                    r.step += 1
-                    r.position += 1
-                    lv = float(loss.detach())
-                    win_loss += lv
-                    win_n += 1
-                    win_samples += batch.images.shape[0]
-                    win_tokens += int((batch.tgt_out != vocab.pad_id).sum())
-                    if r.step % cfg.log_every == 0:
-                        dt = max(time.perf_counter() - win_t0, 1e-9)
-                        entry = {"kind": "train", "step": r.step, "epoch": r.epoch, "loss": win_loss / win_n,
-                                 "last_loss": lv, "lr": r.opt.param_groups[0]["lr"],
-                                 "samples_per_s": win_samples / dt, "tokens_per_s": win_tokens / dt}
-                        _append_log(r.log_path, entry)
-                        bar.update(task, loss=entry["loss"], sps=entry["samples_per_s"], tps=entry["tokens_per_s"])
-                        win_loss, win_n, win_samples, win_tokens, win_t0 = 0.0, 0, 0, 0, time.perf_counter()
-                    bar.update(task, advance=1)
-                    if r.step % cfg.checkpoint_every == 0:
-                        r.save_last()
-                if cfg.max_steps is not None and r.step >= cfg.max_steps and r.position < steps_per_epoch:
+        with training_bar(len(run.sampler), enabled=progress) as bar:
+            while run.progress.epoch < run.cfg.epochs:
+                if not train_one_epoch(run, bar):
                     status = "stopped"
+                    save_checkpoint(run)
                     break
-                entry: dict[str, Any] = {"kind": "epoch", "epoch": r.epoch + 1, "step": r.step}
-                if val_ds is not None and len(val_ds):
-                    entry.update(validate(model, val_ds, cfg, device))
-                    value = entry["val_bleu"] if cfg.select_by == "bleu" else -entry["val_loss"]
-                    if r.best is None or value > r.best:
-                        r.best = value
-                        save_model(run / "best", model, vocab, image_cfg, extra={"epoch": r.epoch + 1, "step": r.step, **{
-                            k: v for k, v in entry.items() if k.startswith("val_")}})
-                else:
-                    save_model(run / "best", model, vocab, image_cfg, extra={"epoch": r.epoch + 1, "step": r.step})
-                _append_log(r.log_path, entry)
-                r.epoch += 1
-                r.position = 0
-                r.save_last()
-                r.draw()
-                bar.console.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-        if status == "stopped":
-            r.save_last()
+                entry = end_epoch(run)
+                bar.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
     except KeyboardInterrupt:
         status = "interrupted"
-        r.save_last()
-    if r.log_path.exists():
-        r.draw()
-    return {"status": status, "step": r.step, "epoch": r.epoch, "best": r.best, "run_dir": str(run),
-            "best_dir": str(run / "best"), "last_dir": str(last), "parameters": count_parameters(model)}
+        save_checkpoint(run)
+    if (run.dir / LOG).exists():
+        draw_run(run.dir)
+    p = run.progress
+    return {"status": status, "step": p.step, "epoch": p.epoch, "best": p.best, "run_dir": str(run.dir),
+            "best_dir": str(run.dir / "best"), "last_dir": str(run.dir / "last"),
+            "parameters": count_parameters(run.model)}
+
+
+def train(train_split: Split, val_split: Split | None, run_dir: str | Path, cfg: TrainConfig | None = None,
+          model_cfg: ModelConfig | None = None, image_cfg: ImageConfig | None = None, vocab: Vocab | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train a new model in `run_dir` (see `fit` for the summary)."""
+    return fit(setup(train_split, val_split, run_dir, cfg, model_cfg, image_cfg, vocab), progress)
+
+
+def resume(train_split: Split, val_split: Split | None, run_dir: str | Path, changes: dict[str, Any] | None = None,
+           progress: bool = True) -> dict[str, Any]:
+    """Continue the run in `run_dir` exactly where it stopped (see `setup_resume`, `fit`)."""
+    return fit(setup_resume(train_split, val_split, run_dir, changes), progress)

@@ -78,6 +78,10 @@ class Vocab:
                 out.append(self.tokens[i])
         return out
 
+    def text(self, ids: Iterable[int]) -> str:
+        """`decode` joined by single spaces: the normalized token form metrics compare."""
+        return " ".join(self.decode(ids))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: format tag, tokens in id order, counts."""
         return {

@@ -1,6 +1,7 @@
 import torch
 
-from img2tex.decoding import DecodeConfig, beam_search, decode, greedy, loops
+from img2tex.decoding import beam_search, decode, greedy
+from img2tex.hypotheses import DecodeConfig, loops
 from tests.test_model import tiny
 
 BOS, EOS = 1, 2

@@ -6,7 +6,9 @@ import pytest
 from img2tex.evaluate import evaluate
 from img2tex.architecture import ModelConfig
 from img2tex.predict import predict
-from img2tex.train import TrainConfig, draw_loss_curve, lr_at, train
+from img2tex.runlog import draw_loss_curve
+from img2tex.train import lr_at, resume, train
+from img2tex.trainconfig import TrainConfig
 from tests.test_pipeline import FakeSource
 
 FORMULAS = [
@@ -66,7 +68,7 @@ def test_resume_gives_same_next_losses(tmp_path):
     train(src, src, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(dropout=0.3), progress=False)
     s = train(src, src, tmp_path / "b", TrainConfig(**cfg, max_steps=5), tiny_cfg(dropout=0.3), progress=False)
     assert s["status"] == "stopped" and s["step"] == 5
-    s = train(src, src, tmp_path / "b", TrainConfig(**cfg), resume=True, progress=False)
+    s = resume(src, src, tmp_path / "b", progress=False)
     assert s["status"] == "done" and s["step"] == 16
     a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
     assert sorted(a) == sorted(b) == list(range(1, 17))
@@ -93,7 +95,7 @@ def test_ctrl_c_saves_checkpoint_and_resumes(tmp_path):
     assert s["status"] == "interrupted" and s["step"] == 3
     state = json.loads((tmp_path / "r" / "last" / "train_state.json").read_text())["state"]
     assert (state["step"], state["position"], state["epoch"]) == (3, 3, 0)
-    s = train(FakeSource(20), None, tmp_path / "r", resume=True, progress=False)
+    s = resume(FakeSource(20), None, tmp_path / "r", progress=False)
     assert s["status"] == "done" and s["step"] == 5
 
 
@@ -101,7 +103,7 @@ def test_resume_without_state_is_an_error(tmp_path):
     from img2tex.errors import ModelError
 
     with pytest.raises(ModelError, match="nothing to resume"):
-        train(FakeSource(4), None, tmp_path, resume=True, progress=False)
+        resume(FakeSource(4), None, tmp_path, progress=False)
 
 
 def test_bf16_autocast_on_cpu_trains(tmp_path):
@@ -109,11 +111,11 @@ def test_bf16_autocast_on_cpu_trains(tmp_path):
     import torch
 
     from img2tex.errors import ModelError
-    from img2tex.train import _autocast
+    from img2tex.train import autocast
 
-    with _autocast(torch.device("cpu"), "on"):
+    with autocast(torch.device("cpu"), "on"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with _autocast(torch.device("cpu"), "auto"):
+    with autocast(torch.device("cpu"), "auto"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     with pytest.raises(ModelError, match="bf16"):
         TrainConfig(bf16="yes")
@@ -140,11 +142,24 @@ def test_resume_with_scale_jitter_is_reproducible_and_can_change_it(tmp_path):
                device="cpu", scale_jitter=0.5)
     train(src, None, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(), progress=False)
     train(src, None, tmp_path / "b", TrainConfig(**cfg, max_steps=7), tiny_cfg(), progress=False)
-    train(src, None, tmp_path / "b", TrainConfig(**{**cfg, "scale_jitter": None}), resume=True, progress=False)
+    resume(src, None, tmp_path / "b", progress=False)
     a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
     for step in range(8, 13):  # the saved jitter was kept, with the same draws
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
-    train(src, None, tmp_path / "b", TrainConfig(**{**cfg, "epochs": 3, "scale_jitter": 0.0}), resume=True,
-          progress=False)
+    resume(src, None, tmp_path / "b", {"epochs": 3, "scale_jitter": 0.0}, progress=False)
     saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
     assert saved["scale_jitter"] == 0.0 and saved["epochs"] == 3
+
+
+def test_resume_refuses_to_change_a_fixed_setting(tmp_path):
+    from img2tex.errors import ModelError
+
+    src = FakeSource(8)
+    cfg = TrainConfig(batch_size=4, epochs=1, max_steps=1, val_size=0, device="cpu")
+    train(src, None, tmp_path / "r", cfg, tiny_cfg(), progress=False)
+    with pytest.raises(ModelError, match="keeps its lr"):
+        resume(src, None, tmp_path / "r", {"lr": 0.5}, progress=False)
+    with pytest.raises(ModelError, match="no training setting"):
+        resume(src, None, tmp_path / "r", {"nonsense": 1}, progress=False)
+    s = resume(src, None, tmp_path / "r", {"lr": cfg.lr, "max_steps": 2}, progress=False)  # same value: fine
+    assert s["step"] == 2
