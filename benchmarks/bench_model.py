@@ -29,16 +29,16 @@ from img2tex.hypotheses import DecodeConfig
 from img2tex.architecture import PRESETS
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.train import token_loss
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 
 VOCAB = 500
-SAMPLE = Path("/work/shared/data/im2latex-100k/sample/formulas.norm.lst")
+SAMPLE = "im2latex-100k/sample/formulas.norm.lst"  # under --data-dir
 
 
-def lengths(n: int, rng: random.Random) -> list[int]:
-    if SAMPLE.exists():
-        pool = [k for k in (len(line.split()) for line in SAMPLE.read_text("utf-8", "replace").splitlines()) if 0 < k <= 150]
-    else:
-        pool = [60]
+def lengths(n: int, rng: random.Random, sample: Path) -> list[int]:
+    """Formula lengths drawn from the im2latex sample, as training sees them (<= 150 tokens)."""
+    text = sample.read_text("utf-8", "replace")
+    pool = [k for k in (len(line.split()) for line in text.splitlines()) if 0 < k <= 150]
     return [rng.choice(pool) for _ in range(n)]
 
 
@@ -50,10 +50,10 @@ def make_batch(batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor, tor
     return images, mask, tokens
 
 
-def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random) -> dict[str, float]:
+def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random, sample: Path) -> dict[str, float]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    lens = lengths(steps + 2, rng)
+    lens = lengths(steps + 2, rng, sample)
     samples = tokens = 0
     t0 = 0.0
     for i, length in enumerate(lens):
@@ -95,7 +95,9 @@ def main() -> None:
     ap.add_argument("--decode-len", type=int, default=60)
     ap.add_argument("--out-name", default="bench_model_cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    add_data_dir(ap)
     args = ap.parse_args()
+    sample = data_file(args.data_dir, SAMPLE)
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
@@ -106,7 +108,7 @@ def main() -> None:
         model = Img2TexModel(cfg)
         r: dict[str, object] = {"preset": args.preset, "cell": cell, "parameters": count_parameters(model),
                                 "config": cfg.to_dict(), "batch": args.batch}
-        r.update(bench_train(model, args.batch, args.steps, random.Random(0)))
+        r.update(bench_train(model, args.batch, args.steps, random.Random(0), sample))
         r["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
         r["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
         r["decode_tokens"] = args.decode_len

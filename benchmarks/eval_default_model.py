@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--folder-images", type=int, default=300, help="images in the folder-decoding timing")
     ap.add_argument("--no-speed", action="store_true")
     args = ap.parse_args()
+    if not (args.work / "corpus" / "test.lst").is_file():
+        raise SystemExit(f"error: {args.work / 'corpus' / 'test.lst'} not found: run step 1 of models/recipe.sh "
+                         "(img2tex corpus) with the same WORK, or pass --work")
 
     out_json = RESULTS / "default_model.json"
     results = json.loads(out_json.read_text()) if out_json.exists() else {}

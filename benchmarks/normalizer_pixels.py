@@ -33,26 +33,21 @@ from PIL import Image
 
 from img2tex.errors import FormulaError
 from img2tex.fileio import atomic_write_text
+from img2tex.fileio import read_lines
 from img2tex.render import RenderConfig, render_formulas
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from img2tex.tokenizer import normalize, to_latex
 
-SAMPLE = Path("/work/shared/data/im2latex-100k/sample/formulas.raw.lst")
+SAMPLE = "im2latex-100k/sample/formulas.raw.lst"  # under --data-dir
 RESULTS = Path(__file__).parent / "results"
 INK_LEVEL = 250
 DIFF_LEVEL = 64
 MAX_DIFF_SHARE = 0.01
 
 
-def read_sample() -> list[str]:
+def read_sample(path: Path) -> list[str]:
     """The raw sample formulas, split on \\n only, UTF-8 with a latin-1 fallback per line."""
-    out = []
-    for line in SAMPLE.read_bytes().split(b"\n"):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            text = line.decode("latin-1")
-        out.append(text)
-    return out[:1200]
+    return read_lines(path)[:1200]
 
 
 def _ink_box(a: np.ndarray) -> np.ndarray:
@@ -90,9 +85,10 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", type=int, default=0)
+    add_data_dir(ap)
     args = ap.parse_args()
 
-    raw = read_sample()
+    raw = read_sample(data_file(args.data_dir, SAMPLE))
     norm: list[str | None] = []
     for f in raw:
         try:

@@ -1,7 +1,7 @@
 """Render throughput, packed size and packed load rate on this machine.
 
-Usage: python benchmarks/render_throughput.py [--n 2000] [--jobs 0]
-Renders the first N formulas of /work/shared/data/formula-corpus/*.txt (real formulas written by
+Usage: python benchmarks/render_throughput.py --data-dir ../shared/data [--n 2000] [--jobs 0]
+Renders the first N formulas of DATA/formula-corpus/*.txt (real formulas written by
 people) and im2latex's 1,200-formula sample (the target look and length), packs each rendered
 split at several grey levels and times random-order loading. Writes
 benchmarks/results/render_throughput.json and .md.
@@ -21,21 +21,21 @@ import numpy as np
 
 from img2tex.fileio import atomic_write_text
 from img2tex.render import RenderConfig, render_formulas
-from packed_size import pack_and_measure  # benchmarks/ is the script's folder
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
+from packed_size import pack_and_measure
 
-DATA = Path("/work/shared/data")
 RESULTS = Path(__file__).parent / "results"
 
 
-def corpus(n: int) -> list[str]:
+def corpus(data: Path, n: int) -> list[str]:
     out: list[str] = []
-    for f in sorted((DATA / "formula-corpus").glob("*.txt")):
+    for f in sorted(data_file(data, "formula-corpus").glob("*.txt")):
         out += [line for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
     return out[:n]
 
 
-def im2latex_sample() -> list[str]:
-    raw = (DATA / "im2latex-100k/sample/formulas.raw.lst").read_bytes().split(b"\n")
+def im2latex_sample(data: Path) -> list[str]:
+    raw = data_file(data, "im2latex-100k/sample/formulas.raw.lst").read_bytes().split(b"\n")
     return [r.decode("utf-8", "replace") for r in raw if r.strip()]
 
 
@@ -68,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--jobs", type=int, default=0)
+    add_data_dir(ap)
     args = ap.parse_args()
     result: dict[str, object] = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
@@ -75,8 +76,8 @@ def main() -> None:
         "jobs": args.jobs or os.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        result["corpus"] = measure("corpus", corpus(args.n), args.jobs, Path(tmp))
-        result["im2latex_sample"] = measure("im2latex", im2latex_sample(), args.jobs, Path(tmp))
+        result["corpus"] = measure("corpus", corpus(args.data_dir, args.n), args.jobs, Path(tmp))
+        result["im2latex_sample"] = measure("im2latex", im2latex_sample(args.data_dir), args.jobs, Path(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "render_throughput.json", json.dumps(result, indent=1) + "\n")
     lines = [f"# Render throughput\n\nMachine: {result['machine']}; jobs: {result['jobs']}\n",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How the default model in models/default was made, end to end, with the project's own commands.
-# Run from the repository root, with ../shared/data beside the checkout and LaTeX installed
+# Run from the repository root, with the shared data in $DATA (default ../shared/data) and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
 #
 # To continue the shipped run rather than start over (its optimizer and random state are in
@@ -10,13 +10,14 @@
 #   EPOCHS=9 bash models/recipe.sh
 set -euo pipefail
 WORK=${WORK:-../work}
+DATA=${DATA:-../shared/data}
 RUN=${RUN:-$WORK/runs/default}
 mkdir -p "$WORK"
 
 # 1. Training formulas: im2latex validate (less a held-out 1,000), the sample's train formulas,
 #    the documentation corpus, hep-th formulas and 60k synthetic ones; normalized, <= 150 tokens,
 #    deduplicated, and no formula that matches a test or held-out one in any of four spellings.
-img2tex corpus "$WORK/corpus"
+img2tex corpus "$WORK/corpus" --data-dir "$DATA"
 
 # 2. Render. Three quarters with mild augmentation (scale jitter, padding, light blur and noise),
 #    one quarter rougher (more blur and noise, JPEG round trip), as users' images are.
