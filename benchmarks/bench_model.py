@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import torch
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 
+from img2tex.architecture import PRESETS
 from img2tex.decoding import decode
 from img2tex.hypotheses import DecodeConfig
-from img2tex.architecture import PRESETS
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.train import token_loss
-from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 
 VOCAB = 500
 SAMPLE = "im2latex-100k/sample/formulas.norm.lst"  # under --data-dir
@@ -69,8 +69,11 @@ def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random,
         samples += batch
         tokens += batch * (length + 1)
     dt = time.perf_counter() - t0
-    return {"train_samples_per_s": samples / dt, "train_tokens_per_s": tokens / dt,
-            "mean_target_tokens": tokens / samples}
+    return {
+        "train_samples_per_s": samples / dt,
+        "train_tokens_per_s": tokens / dt,
+        "mean_target_tokens": tokens / samples,
+    }
 
 
 def bench_decode(model: Img2TexModel, beam: int, batch: int, n_batches: int, length: int) -> float:
@@ -106,31 +109,48 @@ def main() -> None:
         cfg = PRESETS[args.preset](VOCAB)
         cfg.cell = cell
         model = Img2TexModel(cfg)
-        r: dict[str, object] = {"preset": args.preset, "cell": cell, "parameters": count_parameters(model),
-                                "config": cfg.to_dict(), "batch": args.batch}
+        r: dict[str, object] = {
+            "preset": args.preset,
+            "cell": cell,
+            "parameters": count_parameters(model),
+            "config": cfg.to_dict(),
+            "batch": args.batch,
+        }
         r.update(bench_train(model, args.batch, args.steps, random.Random(0), sample))
         r["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
         r["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
         r["decode_tokens"] = args.decode_len
         print(json.dumps({k: v for k, v in r.items() if k != "config"}))
         results.append(r)
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-               "load_average_at_end": os.getloadavg()}
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average_at_end": os.getloadavg(),
+    }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / f"{args.out_name}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    lines = [f"# Model benchmark ({args.preset} preset)", "",
-             f"Machine: {machine['platform']}, {machine['cpu_count']} cores, torch {machine['torch']} "
-             f"({machine['torch_threads']} threads); load average at end {machine['load_average_at_end'][0]:.1f}.", "",
-             f"Training: batch {args.batch}, target lengths drawn from im2latex (mean "
-             f"{results[0]['mean_target_tokens']:.0f} tokens), 48 px high images. Decoding: batches of 32, "
-             f"{args.decode_len} tokens per image.", "",
-             "| cell | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Model benchmark ({args.preset} preset)",
+        "",
+        f"Machine: {machine['platform']}, {machine['cpu_count']} cores, torch {machine['torch']} "
+        f"({machine['torch_threads']} threads); load average at end {machine['load_average_at_end'][0]:.1f}.",
+        "",
+        f"Training: batch {args.batch}, target lengths drawn from im2latex (mean "
+        f"{results[0]['mean_target_tokens']:.0f} tokens), 48 px high images. Decoding: batches of 32, "
+        f"{args.decode_len} tokens per image.",
+        "",
+        "| cell | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['cell']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} | {r['train_tokens_per_s']:.0f} | "
-                     f"{r['greedy_images_per_s']:.0f} | {r['beam5_images_per_s']:.1f} |")
+        lines.append(
+            f"| {r['cell']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} | {r['train_tokens_per_s']:.0f} | "
+            f"{r['greedy_images_per_s']:.0f} | {r['beam5_images_per_s']:.1f} |"
+        )
     (out / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
 
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 
 def add_data_dir(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--data-dir", type=Path, default=os.environ.get("IMG2TEX_DATA"),
-                    help="the shared data folder (im2latex-100k/, formula-corpus/, ...); default $IMG2TEX_DATA")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("IMG2TEX_DATA"),
+        help="the shared data folder (im2latex-100k/, formula-corpus/, ...); default $IMG2TEX_DATA",
+    )
 
 
 def data_file(data_dir: Path | None, relative: str) -> Path:

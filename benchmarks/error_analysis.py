@@ -28,8 +28,16 @@ RESULTS = Path(__file__).parent / "results"
 SPACING = frozenset(r"\, \; \: \! ~ \quad \qquad \enspace \thinspace".split() + ["\\"])
 BRACES = frozenset("{ }".split())
 # Spellings that typeset identically (or nearly, for \left/\right around short content).
-SAME_INK = [("\\to", "\\rightarrow"), ("\\vert", "|"), ("\\left(", "("), ("\\right)", ")"),
-            ("\\left[", "["), ("\\right]", "]"), ("\\mathrm", "\\operatorname"), ("\\ne", "\\neq")]
+SAME_INK = [
+    ("\\to", "\\rightarrow"),
+    ("\\vert", "|"),
+    ("\\left(", "("),
+    ("\\right)", ")"),
+    ("\\left[", "["),
+    ("\\right]", "]"),
+    ("\\mathrm", "\\operatorname"),
+    ("\\ne", "\\neq"),
+]
 _TO_FIRST = {b: a for a, b in SAME_INK}
 
 
@@ -83,9 +91,12 @@ def main() -> None:
     n = len(pairs)
     exact = {
         "as scored (tokens)": sum(r == h for r, h in pairs),
-        "ignoring spacing commands": sum(canonical(r.split(), SPACING) == canonical(h.split(), SPACING) for r, h in pairs),
+        "ignoring spacing commands": sum(
+            canonical(r.split(), SPACING) == canonical(h.split(), SPACING) for r, h in pairs
+        ),
         "ignoring spacing, braces and same-ink spellings": sum(
-            canonical(r.split(), SPACING | BRACES) == canonical(h.split(), SPACING | BRACES) for r, h in pairs),
+            canonical(r.split(), SPACING | BRACES) == canonical(h.split(), SPACING | BRACES) for r, h in pairs
+        ),
     }
     by_length: dict[int, list[int]] = {}  # lower bound of a 20-token band -> [images, exact]
     for r, h in pairs:
@@ -97,27 +108,43 @@ def main() -> None:
     accent_subs = sum(c for (a, b), c in subs.items() if a in accents and b in accents)
     result = {
         "machine": f"{platform.platform()}, Python {platform.python_version()}",
-        "predictions": str(args.predictions), "images": n,
+        "predictions": str(args.predictions),
+        "images": n,
         "exact_match": {k: round(v / n, 4) for k, v in exact.items()},
         "exact_by_reference_length": {
             (f"{lo}-{lo + 19}" if lo < 120 else "120-150"): {"images": v[0], "exact": round(v[1] / v[0], 4)}
-            for lo, v in sorted(by_length.items())},
+            for lo, v in sorted(by_length.items())
+        },
         "accent_for_accent_substitutions": accent_subs,
         "top_substitutions": [[a, b, c] for (a, b), c in subs.most_common(25)],
-        "top_missed": missed.most_common(12), "top_extra": extra.most_common(12),
+        "top_missed": missed.most_common(12),
+        "top_extra": extra.most_common(12),
     }
     RESULTS.mkdir(exist_ok=True)
     atomic_write_text(RESULTS / "error_analysis.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    md = [f"# Error analysis of `{args.predictions.parent.name}/{args.predictions.name}` ({n} images)", "",
-          f"Machine: {result['machine']}. Produced by `python benchmarks/error_analysis.py {args.predictions}`.", "",
-          "| exact match | share |", "|---|---|"]
+    md = [
+        f"# Error analysis of `{args.predictions.parent.name}/{args.predictions.name}` ({n} images)",
+        "",
+        f"Machine: {result['machine']}. Produced by `python benchmarks/error_analysis.py {args.predictions}`.",
+        "",
+        "| exact match | share |",
+        "|---|---|",
+    ]
     md += [f"| {k} | {v:.2%} |" for k, v in result["exact_match"].items()]
-    md += ["", "The last row is an optimistic bound on what would typeset the same: dropping every brace "
-           "also equates a few formulas that do not (`x ^ { a b }` and `x ^ a b`)."]
+    md += [
+        "",
+        "The last row is an optimistic bound on what would typeset the same: dropping every brace "
+        "also equates a few formulas that do not (`x ^ { a b }` and `x ^ a b`).",
+    ]
     md += ["", "| reference length (tokens) | images | exact match |", "|---|---|---|"]
     md += [f"| {k} | {v['images']} | {v['exact']:.1%} |" for k, v in result["exact_by_reference_length"].items()]
-    md += ["", f"Accent read as another accent (`\\hat`, `\\tilde`, `\\bar`, `\\dot`, `\\vec`, ...): {accent_subs} times.",
-           "", "| reference | prediction | times |", "|---|---|---|"]
+    md += [
+        "",
+        f"Accent read as another accent (`\\hat`, `\\tilde`, `\\bar`, `\\dot`, `\\vec`, ...): {accent_subs} times.",
+        "",
+        "| reference | prediction | times |",
+        "|---|---|---|",
+    ]
     md += [f"| {cell(a)} | {cell(b)} | {c} |" for a, b, c in result["top_substitutions"]]
     md += ["", "| missed (in the reference, not predicted) | times |", "|---|---|"]
     md += [f"| {cell(a)} | {c} |" for a, c in result["top_missed"]]

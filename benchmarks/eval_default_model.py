@@ -41,8 +41,8 @@ def sh(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def _readable(packed: Path) -> bool:
     """True when `packed` is a packed split this img2tex reads (not missing, not an older version)."""
-    from img2tex.errors import DatasetError
     from img2tex.data.packed import PackedSplit
+    from img2tex.errors import DatasetError
 
     try:
         PackedSplit(packed)
@@ -54,9 +54,21 @@ def _readable(packed: Path) -> bool:
 def render_test(work: Path, variant: str) -> Path:
     out = work / f"test_{variant}"
     if not _readable(out / "packed"):  # render skips images it has, so this only re-packs old folders
-        r = sh(["img2tex", "render", str(work / "corpus" / "test.lst"), str(out), "--split", "test",
-                "--names", str(work / "corpus" / "test_names.lst"), "--packed", *VARIANTS[variant][0]],
-               stdout=subprocess.PIPE)
+        r = sh(
+            [
+                "img2tex",
+                "render",
+                str(work / "corpus" / "test.lst"),
+                str(out),
+                "--split",
+                "test",
+                "--names",
+                str(work / "corpus" / "test_names.lst"),
+                "--packed",
+                *VARIANTS[variant][0],
+            ],
+            stdout=subprocess.PIPE,
+        )
         if r.returncode not in (0, 3):
             raise SystemExit(f"render failed for {variant}")
     return out
@@ -93,8 +105,20 @@ def speed(work: Path, model: str | None, n_folder: int) -> dict:
             shutil.copy(p, folder / p.name)
         for beam in (1, 5):
             t0 = time.perf_counter()
-            sh(["img2tex", "predict", str(folder), "--out", str(Path(tmp) / f"out{beam}"), "--beam", str(beam),
-                *model_args], stderr=subprocess.DEVNULL, check=True)
+            sh(
+                [
+                    "img2tex",
+                    "predict",
+                    str(folder),
+                    "--out",
+                    str(Path(tmp) / f"out{beam}"),
+                    "--beam",
+                    str(beam),
+                    *model_args,
+                ],
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
             res[f"folder_images_per_s_beam{beam}"] = round(len(src) / (time.perf_counter() - t0), 2)
     one = REPO / "examples" / "quadratic.png"
     times = []
@@ -122,8 +146,14 @@ def model_size(model: str | None) -> dict:
 def machine() -> dict:
     import torch
 
-    return {"platform": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -137,8 +167,10 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     args = ap.parse_args()
     if not (args.work / "corpus" / "test.lst").is_file():
-        raise SystemExit(f"error: {args.work / 'corpus' / 'test.lst'} not found: run step 1 of models/recipe.sh "
-                         "(img2tex corpus) with the same WORK, or pass --work")
+        raise SystemExit(
+            f"error: {args.work / 'corpus' / 'test.lst'} not found: run step 1 of models/recipe.sh "
+            "(img2tex corpus) with the same WORK, or pass --work"
+        )
 
     out_json = RESULTS / "default_model.json"
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
@@ -150,8 +182,19 @@ def main() -> None:
         for beam in beams:
             rep = evaluate(args.work, variant, beam, args.model, args.limit)
             results["accuracy"][f"{variant}-beam{beam}"] = {
-                k: rep[k] for k in ("bleu", "edit_accuracy", "mean_edit_distance", "exact_match", "count",
-                                    "images_per_s", "rendered", "render_failed", "skipped_long")}
+                k: rep[k]
+                for k in (
+                    "bleu",
+                    "edit_accuracy",
+                    "mean_edit_distance",
+                    "exact_match",
+                    "count",
+                    "images_per_s",
+                    "rendered",
+                    "render_failed",
+                    "skipped_long",
+                )
+            }
             RESULTS.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(results, indent=2) + "\n")
     if not args.no_speed:
@@ -162,32 +205,47 @@ def main() -> None:
 
 def write_markdown(results: dict) -> None:
     m = results["machine"]
-    lines = ["# Default model: accuracy and speed", "",
-             f"Machine: {m['platform']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} "
-             f"({m['threads']} threads). Produced by `python benchmarks/eval_default_model.py`.", "",
-             f"Model: {results['model']['parameters']:,} parameters, vocabulary {results['model']['vocab']}, "
-             f"{results['model']['bytes_on_disk'] / 1e6:.1f} MB on disk.", "",
-             "| test set (im2latex-100k test formulas, our renders) | decoding | images | BLEU-4 | edit accuracy "
-             "| mean edit dist. | exact match | images/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Default model: accuracy and speed",
+        "",
+        f"Machine: {m['platform']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} "
+        f"({m['threads']} threads). Produced by `python benchmarks/eval_default_model.py`.",
+        "",
+        f"Model: {results['model']['parameters']:,} parameters, vocabulary {results['model']['vocab']}, "
+        f"{results['model']['bytes_on_disk'] / 1e6:.1f} MB on disk.",
+        "",
+        "| test set (im2latex-100k test formulas, our renders) | decoding | images | BLEU-4 | edit accuracy "
+        "| mean edit dist. | exact match | images/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, r in results["accuracy"].items():
         variant, beam = key.rsplit("-beam", 1)
-        lines.append(f"| {variant} | {'greedy' if beam == '1' else 'beam ' + beam} | {r['count']} | {r['bleu']:.2f} "
-                     f"| {r['edit_accuracy']:.2%} | {r['mean_edit_distance']:.4f} | {r['exact_match']:.2%} "
-                     f"| {r['images_per_s']:.1f} |")
-    lines += ["", "Variants: clean = the processed im2latex look (200 dpi, crop, pad 8, halve); scale1.5 / "
-              "scale0.7 = rendered at 300 / 140 dpi and decoded with the automatic glyph-size rescale "
-              "(`--rescale`, what `predict` does); jpeg = JPEG round trip at quality 30-95.",
-              "Of the 9,902 test formulas, those that do not compile under our preamble are not rendered "
-              "(`rendered` in the JSON); formulas over 150 tokens are skipped by eval (`skipped_long`)."]
+        lines.append(
+            f"| {variant} | {'greedy' if beam == '1' else 'beam ' + beam} | {r['count']} | {r['bleu']:.2f} "
+            f"| {r['edit_accuracy']:.2%} | {r['mean_edit_distance']:.4f} | {r['exact_match']:.2%} "
+            f"| {r['images_per_s']:.1f} |"
+        )
+    lines += [
+        "",
+        "Variants: clean = the processed im2latex look (200 dpi, crop, pad 8, halve); scale1.5 / "
+        "scale0.7 = rendered at 300 / 140 dpi and decoded with the automatic glyph-size rescale "
+        "(`--rescale`, what `predict` does); jpeg = JPEG round trip at quality 30-95.",
+        "Of the 9,902 test formulas, those that do not compile under our preamble are not rendered "
+        "(`rendered` in the JSON); formulas over 150 tokens are skipped by eval (`skipped_long`).",
+    ]
     if "speed" in results:
         s = results["speed"]
-        lines += ["", "| speed (2-core CPU) | value |", "|---|---|",
-                  f"| folder decoding, greedy ({s['folder_images']} images, torch engine, decoded in order of size) | {s['folder_images_per_s_beam1']} images/s |",
-                  f"| folder decoding, beam 5 | {s['folder_images_per_s_beam5']} images/s |",
-                  f"| `img2tex predict one.png`, wall time from process start (median of 7; numpy engine, "
-                  "torch is not imported) | "
-                  f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |"]
+        lines += [
+            "",
+            "| speed (2-core CPU) | value |",
+            "|---|---|",
+            f"| folder decoding, greedy ({s['folder_images']} images, torch engine, decoded in order of size) "
+            f"| {s['folder_images_per_s_beam1']} images/s |",
+            f"| folder decoding, beam 5 | {s['folder_images_per_s_beam5']} images/s |",
+            f"| `img2tex predict one.png`, wall time from process start (median of 7; numpy engine, "
+            "torch is not imported) | "
+            f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |",
+        ]
     (RESULTS / "default_model.md").write_text("\n".join(lines) + "\n")
 
 

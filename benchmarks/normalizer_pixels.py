@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from PIL import Image
 
 from img2tex.errors import FormulaError
-from img2tex.fileio import atomic_write_text
-from img2tex.fileio import read_lines
+from img2tex.fileio import atomic_write_text, read_lines
 from img2tex.render import RenderConfig, render_formulas
-from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from img2tex.tokenizer import normalize, to_latex
 
 SAMPLE = "im2latex-100k/sample/formulas.raw.lst"  # under --data-dir
@@ -116,23 +115,40 @@ def main() -> None:
                 continue
             if not pn.exists():
                 skipped["norm_failed_only"] += 1
-                different.append({"index": i, "raw": raw[i], "normalized": norm[i], "why": "normalized form failed to render"})
+                different.append(
+                    {"index": i, "raw": raw[i], "normalized": norm[i], "why": "normalized form failed to render"}
+                )
                 continue
             a = np.asarray(Image.open(pr).convert("L"))
             b = np.asarray(Image.open(pn).convert("L"))
             verdict, share = compare(a, b)
             counts[verdict] += 1
             if verdict == "different":
-                different.append({"index": i, "raw": raw[i], "normalized": norm[i],
-                                  "diff_share": round(share, 4), "sizes": [list(a.shape), list(b.shape)]})
+                different.append(
+                    {
+                        "index": i,
+                        "raw": raw[i],
+                        "normalized": norm[i],
+                        "diff_share": round(share, 4),
+                        "sizes": [list(a.shape), list(b.shape)],
+                    }
+                )
 
     compared = sum(counts.values())
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "render_settings": cfg.image_settings(),
-        "tolerance": {"ink_level": INK_LEVEL, "diff_level": DIFF_LEVEL, "max_diff_share": MAX_DIFF_SHARE,
-                      "max_size_difference_px": 1},
+        "tolerance": {
+            "ink_level": INK_LEVEL,
+            "diff_level": DIFF_LEVEL,
+            "max_diff_share": MAX_DIFF_SHARE,
+            "max_size_difference_px": 1,
+        },
         "sample_formulas": len(raw),
         "compared_pairs": compared,
         "skipped": skipped,
@@ -157,7 +173,8 @@ def main() -> None:
         "",
         "| compared pairs | identical | near-identical | different | match share |",
         "|---|---|---|---|---|",
-        f"| {compared} | {counts['identical']} | {counts['near']} | {counts['different']} | {result['match_share']:.2%} |",
+        f"| {compared} | {counts['identical']} | {counts['near']} | {counts['different']} "
+        f"| {result['match_share']:.2%} |",
         "",
         f"Not compared: {skipped} (raw_failed: the raw formula does not render under the renderer's",
         "amsmath preamble, e.g. plain \\pmatrix or \\cases; norm_failed_only counts as different).",
@@ -170,8 +187,10 @@ def main() -> None:
         "",
     ]
     for d in different:
-        lines.append(f"- {d['index']}: `{str(d['raw'])[:150]}` -> `{str(d['normalized'])[:150]}` "
-                     f"({d.get('why') or 'diff ' + str(d.get('diff_share'))})")
+        lines.append(
+            f"- {d['index']}: `{str(d['raw'])[:150]}` -> `{str(d['normalized'])[:150]}` "
+            f"({d.get('why') or 'diff ' + str(d.get('diff_share'))})"
+        )
     atomic_write_text(RESULTS / "normalizer_pixels.md", "\n".join(lines) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "different"}, indent=1))
 

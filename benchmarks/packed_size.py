@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from img2tex.fileio import atomic_write_text
 from img2tex.data.packed import VERSION, PackedSplit, pack_processed
+from img2tex.fileio import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,9 +38,16 @@ def pack_and_measure(src: Path, dst: Path, split: str, levels: int) -> dict[str,
     for i in order:
         ds.image(i)
     load = len(ds) / (time.perf_counter() - t)
-    return {"images": n, "levels": levels, "files": files, "bytes": total,
-            "bytes_per_image": round(total / n, 1), "mib_per_100k": round(total / n * 1e5 / 2**20, 1),
-            "load_images_per_s": round(load), "pack_images_per_s": round(n / pack_s)}
+    return {
+        "images": n,
+        "levels": levels,
+        "files": files,
+        "bytes": total,
+        "bytes_per_image": round(total / n, 1),
+        "mib_per_100k": round(total / n * 1e5 / 2**20, 1),
+        "load_images_per_s": round(load),
+        "pack_images_per_s": round(n / pack_s),
+    }
 
 
 def _split_of(folder: Path) -> str:
@@ -57,26 +64,41 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=4)
     args = ap.parse_args()
     result: dict[str, object] = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "python": platform.python_version()},
-        "format_version": VERSION, "sets": []}
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "format_version": VERSION,
+        "sets": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for folder in args.folders:
             split = _split_of(folder)
-            row = {"folder": str(folder), "split": split,
-                   **pack_and_measure(folder, Path(tmp) / folder.name, split, args.levels)}
+            row = {
+                "folder": str(folder),
+                "split": split,
+                **pack_and_measure(folder, Path(tmp) / folder.name, split, args.levels),
+            }
             result["sets"].append(row)  # type: ignore[union-attr]
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "packed_size.json", json.dumps(result, indent=1) + "\n")
-    lines = [f"# Packed size (format v{VERSION})\n", f"Machine: {result['machine']}\n",
-             "Command: `python benchmarks/packed_size.py " + " ".join(str(f) for f in args.folders) + "`\n",
-             "| set | images | levels | images.bin | index | names | formulas | bytes/image | MiB per 100k | load images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Packed size (format v{VERSION})\n",
+        f"Machine: {result['machine']}\n",
+        "Command: `python benchmarks/packed_size.py " + " ".join(str(f) for f in args.folders) + "`\n",
+        "| set | images | levels | images.bin | index | names | formulas | bytes/image | MiB per 100k "
+        "| load images/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["sets"]:  # type: ignore[union-attr]
         f = r["files"]
-        lines.append(f"| {Path(r['folder']).name} | {r['images']} | {r['levels']} | {f.get('images.bin', 0):,} | "
-                     f"{f.get('index.npy.xz', 0):,} | {f.get('names.txt.xz', 0):,} | {f.get('formulas.txt.xz', 0):,} | "
-                     f"{r['bytes_per_image']} | {r['mib_per_100k']} | {r['load_images_per_s']:,} |")
+        lines.append(
+            f"| {Path(r['folder']).name} | {r['images']} | {r['levels']} | {f.get('images.bin', 0):,} | "
+            f"{f.get('index.npy.xz', 0):,} | {f.get('names.txt.xz', 0):,} | {f.get('formulas.txt.xz', 0):,} | "
+            f"{r['bytes_per_image']} | {r['mib_per_100k']} | {r['load_images_per_s']:,} |"
+        )
     atomic_write_text(RESULTS / "packed_size.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
+from packed_size import pack_and_measure
 
 from img2tex.fileio import atomic_write_text
 from img2tex.render import RenderConfig, render_formulas
-from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
-from packed_size import pack_and_measure
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,8 +44,7 @@ def measure(name: str, formulas: list[str], jobs: int, work: Path) -> dict[str, 
     t = time.perf_counter()
     rep = render_formulas(formulas, out, RenderConfig(jobs=jobs))
     dt = time.perf_counter() - t
-    pngs = [out / "images_processed" / line.split()[0]
-            for line in (out / "train_filter.lst").read_text().splitlines()]
+    pngs = [out / "images_processed" / line.split()[0] for line in (out / "train_filter.lst").read_text().splitlines()]
     shapes = []
     from PIL import Image
 
@@ -53,9 +52,14 @@ def measure(name: str, formulas: list[str], jobs: int, work: Path) -> dict[str, 
         with Image.open(p) as im:
             shapes.append(im.size)
     row: dict[str, object] = {
-        "formulas": len(formulas), "rendered": rep.ok, "failed": len(rep.failed), "latex_runs": rep.latex_runs,
-        "seconds": round(dt, 2), "formulas_per_s": round(len(formulas) / dt, 1),
-        "median_width": float(np.median([w for w, _ in shapes])), "median_height": float(np.median([h for _, h in shapes])),
+        "formulas": len(formulas),
+        "rendered": rep.ok,
+        "failed": len(rep.failed),
+        "latex_runs": rep.latex_runs,
+        "seconds": round(dt, 2),
+        "formulas_per_s": round(len(formulas) / dt, 1),
+        "median_width": float(np.median([w for w, _ in shapes])),
+        "median_height": float(np.median([h for _, h in shapes])),
         "png_bytes_per_image": round(sum(p.stat().st_size for p in pngs) / len(pngs)),
         "packed": {},
     }
@@ -71,8 +75,12 @@ def main() -> None:
     add_data_dir(ap)
     args = ap.parse_args()
     result: dict[str, object] = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "jobs": args.jobs or os.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,15 +88,24 @@ def main() -> None:
         result["im2latex_sample"] = measure("im2latex", im2latex_sample(args.data_dir), args.jobs, Path(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "render_throughput.json", json.dumps(result, indent=1) + "\n")
-    lines = [f"# Render throughput\n\nMachine: {result['machine']}; jobs: {result['jobs']}\n",
-             "| set | formulas | rendered | failed | formulas/s | median w x h | PNG B/img |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Render throughput\n\nMachine: {result['machine']}; jobs: {result['jobs']}\n",
+        "| set | formulas | rendered | failed | formulas/s | median w x h | PNG B/img |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in ("corpus", "im2latex_sample"):
         r = result[key]
-        lines.append(f"| {key} | {r['formulas']} | {r['rendered']} | {r['failed']} | {r['formulas_per_s']} | "
-                     f"{r['median_width']:.0f} x {r['median_height']:.0f} | {r['png_bytes_per_image']} |")
-    lines += ["", "Packed (v3: column-major bit-packed level codes, raw LZMA2 per image; grey levels quantized; 256 = exact):", "",
-              "| set | levels | bytes/image | MiB per 100k | load images/s (random order) |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {key} | {r['formulas']} | {r['rendered']} | {r['failed']} | {r['formulas_per_s']} | "
+            f"{r['median_width']:.0f} x {r['median_height']:.0f} | {r['png_bytes_per_image']} |"
+        )
+    lines += [
+        "",
+        "Packed (v3: column-major bit-packed level codes, raw LZMA2 per image; grey levels quantized; 256 = exact):",
+        "",
+        "| set | levels | bytes/image | MiB per 100k | load images/s (random order) |",
+        "|---|---|---|---|---|",
+    ]
     for key in ("corpus", "im2latex_sample"):
         for lv, p in result[key]["packed"].items():
             lines.append(f"| {key} | {lv} | {p['bytes_per_image']} | {p['mib_per_100k']} | {p['load_images_per_s']} |")

@@ -48,7 +48,11 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def save_model(
-    model_dir: str | Path, model: Img2TexModel, vocab: Vocab, image_cfg: ImageConfig, extra: dict[str, Any] | None = None
+    model_dir: str | Path,
+    model: Img2TexModel,
+    vocab: Vocab,
+    image_cfg: ImageConfig,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Write weights, config and vocabulary; each file atomically, weights last-but-one so a
     reader never pairs new weights with an old config of another shape for long."""
@@ -79,9 +83,14 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing:
-        raise ModelError(f"model folder {d}: weights lack {len(missing)} tensors (e.g. {missing[0]}); config and weights disagree")
+        raise ModelError(
+            f"model folder {d}: weights lack {len(missing)} tensors (e.g. {missing[0]}); config and weights disagree"
+        )
     if extra:
-        raise ModelError(f"model folder {d}: weights have {len(extra)} unexpected tensors (e.g. {extra[0]}); config and weights disagree")
+        raise ModelError(
+            f"model folder {d}: weights have {len(extra)} unexpected tensors (e.g. {extra[0]}); "
+            "config and weights disagree"
+        )
     for k, v in expected.items():
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise ModelError(
@@ -145,7 +154,9 @@ def save_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, 
     atomic_write_text(d / STATE_JSON, json.dumps(meta) + "\n")
 
 
-def load_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, restore_rng: bool = True) -> dict[str, Any]:
+def load_training_state(
+    ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, restore_rng: bool = True
+) -> dict[str, Any]:
     """Restore optimizer (and RNG states) saved by `save_training_state`; returns its `state`."""
     d = Path(ckpt_dir)
     meta = read_json(d / STATE_JSON)

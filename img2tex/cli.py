@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from img2tex import __version__
+from img2tex.architecture import DEFAULT_PRESET
 from img2tex.corpus import CorpusConfig
 from img2tex.errors import Img2TexError
 from img2tex.hypotheses import DecodeConfig
@@ -23,7 +24,6 @@ from img2tex.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 from img2tex.progress import progress_bar, stderr_console
 from img2tex.render import FONTS, RenderConfig
 from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
-from img2tex.architecture import DEFAULT_PRESET
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -82,19 +82,58 @@ def render(
     formulas: Annotated[Path, typer.Argument(help="Formula list: one LaTeX formula per line (split on \\n only).")],
     out_dir: Annotated[Path, typer.Argument(help="Output folder (processed im2latex layout).")],
     split: Annotated[str, typer.Option(help="Split name for OUT/<split>_filter.lst.")] = "train",
-    dpi: Annotated[Optional[int], typer.Option(help=f"Render resolution before the {RenderConfig.downsample}x downsampling [default: {RenderConfig.dpi}].")] = None,
-    font: Annotated[Optional[str], typer.Option(help=f"Font family: {', '.join(FONTS)} (all but cm need TeX font packages) [default: {RenderConfig.font}].")] = None,
+    dpi: Annotated[
+        Optional[int],
+        typer.Option(
+            help=f"Render resolution before the {RenderConfig.downsample}x downsampling [default: {RenderConfig.dpi}]."
+        ),
+    ] = None,
+    font: Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"Font family: {', '.join(FONTS)} (all but cm need TeX font packages) [default: {RenderConfig.font}]."
+        ),
+    ] = None,
     jobs: Annotated[Optional[int], typer.Option(help="Parallel latex processes (0 = all cores) [default: 0].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help=f"Formulas per latex run [default: {RenderConfig.batch_size}].")] = None,
-    packed: Annotated[Optional[bool], typer.Option("--packed/--no-packed", help="Also write OUT/packed, the compact form the trainer reads fastest [default: no-packed].")] = None,
-    names_file: Annotated[Optional[Path], typer.Option("--names", help="File of image names, one per formula line (default: a hash of the formula).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help=f"Seed of the augmentation draws [default: {RenderConfig.seed}].")] = None,
-    dpi_jitter: Annotated[Optional[float], typer.Option(help="Augment: scale each image by a factor in [1-j, 1+j] [default: off].")] = None,
-    extra_pad: Annotated[Optional[int], typer.Option(help="Augment: up to this many extra white pixels per side [default: off].")] = None,
-    blur: Annotated[Optional[float], typer.Option(help="Augment: Gaussian blur, sigma up to this [default: off].")] = None,
-    noise: Annotated[Optional[float], typer.Option(help="Augment: pixel noise, std up to this (grey levels) [default: off].")] = None,
-    jpeg_quality: Annotated[Optional[int], typer.Option(help="Augment: JPEG round trip at quality >= this (0 = off) [default: off].")] = None,
-    retry_failed: Annotated[Optional[bool], typer.Option("--retry-failed", help="On a rerun, give TeX the formulas it rejected last time again (e.g. after installing a package).")] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help=f"Formulas per latex run [default: {RenderConfig.batch_size}].")
+    ] = None,
+    packed: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--packed/--no-packed",
+            help="Also write OUT/packed, the compact form the trainer reads fastest [default: no-packed].",
+        ),
+    ] = None,
+    names_file: Annotated[
+        Optional[Path],
+        typer.Option("--names", help="File of image names, one per formula line (default: a hash of the formula)."),
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option(help=f"Seed of the augmentation draws [default: {RenderConfig.seed}].")
+    ] = None,
+    dpi_jitter: Annotated[
+        Optional[float], typer.Option(help="Augment: scale each image by a factor in [1-j, 1+j] [default: off].")
+    ] = None,
+    extra_pad: Annotated[
+        Optional[int], typer.Option(help="Augment: up to this many extra white pixels per side [default: off].")
+    ] = None,
+    blur: Annotated[
+        Optional[float], typer.Option(help="Augment: Gaussian blur, sigma up to this [default: off].")
+    ] = None,
+    noise: Annotated[
+        Optional[float], typer.Option(help="Augment: pixel noise, std up to this (grey levels) [default: off].")
+    ] = None,
+    jpeg_quality: Annotated[
+        Optional[int], typer.Option(help="Augment: JPEG round trip at quality >= this (0 = off) [default: off].")
+    ] = None,
+    retry_failed: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--retry-failed",
+            help="On a rerun, give TeX the formulas it rejected last time again (e.g. after installing a package).",
+        ),
+    ] = None,
 ) -> None:
     """Render a formula list to images with LaTeX, as im2latex-100k's processed images look.
 
@@ -117,9 +156,22 @@ def render(
     if not lines:
         raise _fail(f"{formulas}: no formulas")
     names = read_lines(names_file) if names_file else None
-    cfg = RenderConfig(**_given(dpi=dpi, font=font, jobs=jobs, batch_size=batch_size, write_packed=packed, seed=seed,
-                                dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise,
-                                jpeg_quality=jpeg_quality, retry_failed=retry_failed))
+    cfg = RenderConfig(
+        **_given(
+            dpi=dpi,
+            font=font,
+            jobs=jobs,
+            batch_size=batch_size,
+            write_packed=packed,
+            seed=seed,
+            dpi_jitter=dpi_jitter,
+            extra_pad=extra_pad,
+            blur=blur,
+            noise=noise,
+            jpeg_quality=jpeg_quality,
+            retry_failed=retry_failed,
+        )
+    )
     with progress_bar("rendering", len(lines), console) as advance:
         report = render_formulas(lines, out_dir, cfg, names=names, split=split, progress=advance)
     console.print(
@@ -136,12 +188,16 @@ def render(
 # -------------------------------------------------------------------------------------- vocab
 @app.command()
 def vocab(
-    data: Annotated[list[Path], typer.Argument(help="Dataset folders (any supported layout); several are counted together.")],
+    data: Annotated[
+        list[Path], typer.Argument(help="Dataset folders (any supported layout); several are counted together.")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the JSON dictionary.")] = Path("vocab.json"),
     split: Annotated[str, typer.Option(help="Split whose tokens are counted.")] = "train",
     min_count: Annotated[int, typer.Option(help="Tokens seen fewer times become <unk>.")] = TrainConfig.min_count,
     val_split: Annotated[str, typer.Option(help="Split on which coverage is reported ('' to skip).")] = "validate",
-    normalize: Annotated[bool, typer.Option(help="Normalize raw formulas first (im2latex_formulas.lst is raw).")] = False,
+    normalize: Annotated[
+        bool, typer.Option(help="Normalize raw formulas first (im2latex_formulas.lst is raw).")
+    ] = False,
 ) -> None:
     """Count tokens of a split and write the token dictionary (special tokens, stable ids, counts).
 
@@ -184,13 +240,40 @@ def vocab(
 @app.command()
 def corpus(
     out_dir: Annotated[Path, typer.Argument(help="Folder for train.lst, val.lst, test.lst and the report.")],
-    data_dir: Annotated[Optional[Path], typer.Option(envvar="IMG2TEX_DATA", help="The shared data folder (holding im2latex-100k/, formula-corpus/, hepth-formulas/); or set IMG2TEX_DATA.")] = None,
-    n_synthetic: Annotated[Optional[int], typer.Option(help=f"How many synthetic formulas to add [default: {CorpusConfig.n_synthetic:,}].")] = None,
-    hepth: Annotated[Optional[bool], typer.Option("--hepth/--no-hepth", help="Use the hep-th formulas [default: hepth].")] = None,
-    formula_corpus: Annotated[Optional[bool], typer.Option("--formula-corpus/--no-formula-corpus", help="Use the documentation formula corpus [default: formula-corpus].")] = None,
-    val_holdout: Annotated[Optional[int], typer.Option(help=f"im2latex validate formulas kept out for model selection [default: {CorpusConfig.val_holdout:,}].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help=f"Seed of the hold-out and the generator [default: {CorpusConfig.seed}].")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help=f"Longer formulas are dropped (im2markup: 150) [default: {CorpusConfig.max_tokens}].")] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            envvar="IMG2TEX_DATA",
+            help="The shared data folder (holding im2latex-100k/, formula-corpus/, hepth-formulas/); "
+            "or set IMG2TEX_DATA.",
+        ),
+    ] = None,
+    n_synthetic: Annotated[
+        Optional[int], typer.Option(help=f"How many synthetic formulas to add [default: {CorpusConfig.n_synthetic:,}].")
+    ] = None,
+    hepth: Annotated[
+        Optional[bool], typer.Option("--hepth/--no-hepth", help="Use the hep-th formulas [default: hepth].")
+    ] = None,
+    formula_corpus: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--formula-corpus/--no-formula-corpus",
+            help="Use the documentation formula corpus [default: formula-corpus].",
+        ),
+    ] = None,
+    val_holdout: Annotated[
+        Optional[int],
+        typer.Option(
+            help=f"im2latex validate formulas kept out for model selection [default: {CorpusConfig.val_holdout:,}]."
+        ),
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option(help=f"Seed of the hold-out and the generator [default: {CorpusConfig.seed}].")
+    ] = None,
+    max_tokens: Annotated[
+        Optional[int],
+        typer.Option(help=f"Longer formulas are dropped (im2markup: 150) [default: {CorpusConfig.max_tokens}]."),
+    ] = None,
 ) -> None:
     """Assemble the training formula set (the recipe of the default model), reproducibly.
 
@@ -206,8 +289,17 @@ def corpus(
 
     if data_dir is None:
         raise _fail("corpus needs the shared data folder: pass --data-dir DIR or set IMG2TEX_DATA", 2)
-    cfg = CorpusConfig(data_dir, **_given(n_synthetic=n_synthetic, val_holdout=val_holdout, seed=seed,
-                                          max_tokens=max_tokens, use_hepth=hepth, use_formula_corpus=formula_corpus))
+    cfg = CorpusConfig(
+        data_dir,
+        **_given(
+            n_synthetic=n_synthetic,
+            val_holdout=val_holdout,
+            seed=seed,
+            max_tokens=max_tokens,
+            use_hepth=hepth,
+            use_formula_corpus=formula_corpus,
+        ),
+    )
     with progress_bar("assembling", None, console) as advance:
         report = build_corpus(cfg, out_dir, progress=advance)
     console.print(f"corpus written to {out_dir}; counts per source in {out_dir / 'corpus_report.json'}")
@@ -217,25 +309,81 @@ def corpus(
 # -------------------------------------------------------------------------------------- train
 @app.command()
 def train(
-    data: Annotated[list[Path], typer.Argument(help="Training data: one or more dataset folders (any layout; packed is fastest).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints (last/, best/), log.jsonl, loss.png.")] = Path("runs/img2tex"),
-    val: Annotated[Optional[Path], typer.Option(help="Validation data (loss and greedy BLEU each epoch; picks best/).")] = None,
+    data: Annotated[
+        list[Path], typer.Argument(help="Training data: one or more dataset folders (any layout; packed is fastest).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoints (last/, best/), log.jsonl, loss.png.")
+    ] = Path("runs/img2tex"),
+    val: Annotated[
+        Optional[Path], typer.Option(help="Validation data (loss and greedy BLEU each epoch; picks best/).")
+    ] = None,
     split: Annotated[str, typer.Option(help="Split to read from DATA.")] = "train",
     val_split: Annotated[str, typer.Option(help="Split to read from --val.")] = "validate",
-    vocab_path: Annotated[Optional[Path], typer.Option("--vocab", help="Token dictionary (default: built from DATA).")] = None,
-    preset: Annotated[Optional[str], typer.Option(help=f"Model size: 'cpu' (small, trains on a laptop) or 'paper' (im2markup-sized, for a GPU) [default: {DEFAULT_PRESET}].")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help=f"Images per step [default: {TrainConfig.batch_size}].")] = None,
-    lr: Annotated[Optional[float], typer.Option(help=f"Peak Adam learning rate (warm-up, then cosine decay) [default: {TrainConfig.lr:g}].")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop (with a checkpoint) after this many steps in all.")] = None,
-    val_size: Annotated[Optional[int], typer.Option(help=f"Validation images used each epoch [default: {TrainConfig.val_size}].")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(help=f"Save last/ every N steps (and at each epoch end, and on Ctrl-C) [default: {TrainConfig.checkpoint_every}].")] = None,
-    device: Annotated[Optional[str], typer.Option(help=f"auto (CUDA when there is one), cpu or cuda [default: {TrainConfig.device}].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help=f"Seed of weights, batch order and dropout [default: {TrainConfig.seed}].")] = None,
-    bf16: Annotated[Optional[str], typer.Option(help=f"bf16 autocast: auto (on CUDA only), on (also on a CPU with native bf16 such as AVX512-BF16, where it is faster), off [default: {TrainConfig.bf16}].")] = None,
-    scale_jitter: Annotated[Optional[float], typer.Option(help="Show half the images resized by up to (1 + J)x either way and read back with the glyph-size rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0].")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=f"Continue the run in --out exactly where it stopped; only {', '.join(sorted(RESUME_CHANGEABLE))} may change.")] = False,
-    normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")] = False,
+    vocab_path: Annotated[
+        Optional[Path], typer.Option("--vocab", help="Token dictionary (default: built from DATA).")
+    ] = None,
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Model size: 'cpu' (small, trains on a laptop) or 'paper' (im2markup-sized, for a GPU) "
+            f"[default: {DEFAULT_PRESET}]."
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help=f"Images per step [default: {TrainConfig.batch_size}].")
+    ] = None,
+    lr: Annotated[
+        Optional[float],
+        typer.Option(help=f"Peak Adam learning rate (warm-up, then cosine decay) [default: {TrainConfig.lr:g}]."),
+    ] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option(help="Stop (with a checkpoint) after this many steps in all.")
+    ] = None,
+    val_size: Annotated[
+        Optional[int], typer.Option(help=f"Validation images used each epoch [default: {TrainConfig.val_size}].")
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Save last/ every N steps (and at each epoch end, and on Ctrl-C) "
+            f"[default: {TrainConfig.checkpoint_every}]."
+        ),
+    ] = None,
+    device: Annotated[
+        Optional[str], typer.Option(help=f"auto (CUDA when there is one), cpu or cuda [default: {TrainConfig.device}].")
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option(help=f"Seed of weights, batch order and dropout [default: {TrainConfig.seed}].")
+    ] = None,
+    bf16: Annotated[
+        Optional[str],
+        typer.Option(
+            help="bf16 autocast: auto (on CUDA only), on (also on a CPU with native bf16 such as AVX512-BF16, "
+            f"where it is faster), off [default: {TrainConfig.bf16}]."
+        ),
+    ] = None,
+    scale_jitter: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Show half the images resized by up to (1 + J)x either way and read back with the glyph-size "
+            "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out exactly where it stopped; only "
+            f"{', '.join(sorted(RESUME_CHANGEABLE))} may change.",
+        ),
+    ] = False,
+    normalize: Annotated[
+        bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")
+    ] = False,
 ) -> None:
     """Train a model with teacher forcing: token cross-entropy, Adam, gradient clipping, batches
     bucketed by image size and formula length.
@@ -259,16 +407,27 @@ def train(
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
     if resume and (preset is not None or vocab_path is not None):
         raise _fail("--preset and --vocab belong to a new run; a resumed run keeps its own", 2)
-    given = _given(batch_size=batch_size, epochs=epochs, lr=lr, max_steps=max_steps, val_size=val_size,
-                   checkpoint_every=checkpoint_every, device=device, seed=seed, bf16=bf16, scale_jitter=scale_jitter)
+    given = _given(
+        batch_size=batch_size,
+        epochs=epochs,
+        lr=lr,
+        max_steps=max_steps,
+        val_size=val_size,
+        checkpoint_every=checkpoint_every,
+        device=device,
+        seed=seed,
+        bf16=bf16,
+        scale_jitter=scale_jitter,
+    )
     train_split = open_splits(data, split, normalize=normalize)
     val_data = open_split(val, val_split, normalize=normalize) if val is not None else None
     if resume:
         summary = resume_training(train_split, val_data, out, changes=given)
     else:
         voc = Vocab.load(vocab_path) if vocab_path is not None else None
-        summary = run_training(train_split, val_data, out, TrainConfig(**given), PRESETS[preset or DEFAULT_PRESET](),
-                               vocab=voc)
+        summary = run_training(
+            train_split, val_data, out, TrainConfig(**given), PRESETS[preset or DEFAULT_PRESET](), vocab=voc
+        )
     console.print(f"training {summary.get('status')}: step {summary.get('step')}, run folder {out}")
     typer.echo(json.dumps(summary, default=str))
     if summary.get("status") == "interrupted":
@@ -284,8 +443,16 @@ def evaluate_command(
     beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy.")] = DecodeConfig.beam,
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N images.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images decoded together [default: 32].")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for predictions.tsv and report.json.")] = None,
-    rescale: Annotated[bool, typer.Option("--rescale/--no-rescale", help="Estimate each image's glyph size and rescale it (for images not rendered like the training data).")] = False,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for predictions.tsv and report.json.")
+    ] = None,
+    rescale: Annotated[
+        bool,
+        typer.Option(
+            "--rescale/--no-rescale",
+            help="Estimate each image's glyph size and rescale it (for images not rendered like the training data).",
+        ),
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
 ) -> None:
@@ -310,8 +477,16 @@ def evaluate_command(
     data_split = open_split(data, split, normalize=normalize)
     if len(data_split) == 0:
         raise _fail(f"{data}: split {split!r} is empty")
-    report = evaluate(model if model is not None else default_model_dir(), data_split, beam=beam, limit=limit,
-                      out_dir=out, device=device, scale=None if rescale else 1.0, **_given(batch_size=batch_size))
+    report = evaluate(
+        model if model is not None else default_model_dir(),
+        data_split,
+        beam=beam,
+        limit=limit,
+        out_dir=out,
+        device=device,
+        scale=None if rescale else 1.0,
+        **_given(batch_size=batch_size),
+    )
     table = Table(title=f"{split}: {report['count']} images, beam {beam}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -327,13 +502,22 @@ def evaluate_command(
 # ------------------------------------------------------------------------------------ predict
 @app.command()
 def predict(
-    images: Annotated[list[str], typer.Argument(help="Image files or folders (searched recursively); '-' reads paths from stdin.")],
+    images: Annotated[
+        list[str], typer.Argument(help="Image files or folders (searched recursively); '-' reads paths from stdin.")
+    ],
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing.")] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing."),
+    ] = None,
     beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy (fastest).")] = DecodeConfig.beam,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image: path, latex, score (or error).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per image: path, latex, score (or error).")
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="Images decoded together.")] = PREDICT_BATCH_SIZE,
-    scale: Annotated[Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")] = None,
+    scale: Annotated[
+        Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Read formula images and write their LaTeX.

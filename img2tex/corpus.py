@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from img2tex.fileio import read_lines
 from img2tex.errors import DatasetError, FormulaError
-from img2tex.fileio import atomic_write_text
+from img2tex.fileio import atomic_write_text, read_lines
 from img2tex.synth import SynthConfig, construct_profile, generate
 from img2tex.tokenizer import normalize
 
@@ -131,6 +130,7 @@ def test_overlap(train_formulas: Iterable[str], test_formulas: Iterable[str]) ->
 # ---------------------------------------------------------------------------------------------
 # Readers.
 
+
 def _read_reference(cfg: CorpusConfig) -> tuple[list[_Named], list[_Named]]:
     """(validate, test) rows of val_test_normalized_by_idx.tsv, in formula_idx order."""
     path = cfg.data_dir / "im2latex-100k" / "formulas" / "val_test_normalized_by_idx.tsv"
@@ -180,6 +180,7 @@ def _read_folder(folder: Path) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Assembly.
+
 
 @dataclass
 class _SourceStats:

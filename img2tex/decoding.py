@@ -18,7 +18,9 @@ from img2tex.model import Img2TexModel
 
 
 @torch.no_grad()
-def greedy(model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig, bos: int, eos: int) -> list[Hypothesis]:
+def greedy(
+    model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig, bos: int, eos: int
+) -> list[Hypothesis]:
     """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len."""
     state = model.init_state(model.encode(images, mask))
     b = images.shape[0]
@@ -121,7 +123,9 @@ def beam_search(
             rows = seqs.tolist()
             for i, j in looped.nonzero().tolist():
                 if not img_done[i] and scores[i, j] > float("-inf"):
-                    finished[i].append(Hypothesis(rows[i * k + j], float(scores[i, j]) / (t + 1) ** cfg.length_alpha, False))
+                    finished[i].append(
+                        Hypothesis(rows[i * k + j], float(scores[i, j]) / (t + 1) ** cfg.length_alpha, False)
+                    )
             scores = scores.masked_fill(looped, float("-inf"))
             for i in range(b):
                 if bool(torch.isinf(scores[i]).all()):
@@ -145,7 +149,9 @@ def beam_search(
     return [max(f, key=lambda h: (h.finished, h.score)) for f in finished]
 
 
-def decode(model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig, bos: int, eos: int) -> list[Hypothesis]:
+def decode(
+    model: Img2TexModel, images: Tensor, mask: Tensor, cfg: DecodeConfig, bos: int, eos: int
+) -> list[Hypothesis]:
     """Greedy when cfg.beam == 1, beam search otherwise; the model is put in eval mode."""
     model.eval()
     if cfg.beam <= 1:

@@ -50,8 +50,11 @@ def evaluate(
     texts = [vocab.text(h.tokens) for h in hyps]
     report: dict[str, Any] = dict(score(refs, texts))
     report.update(
-        beam=beam, seconds=round(seconds, 3), images_per_s=round(len(ds) / seconds, 2) if seconds > 0 else 0.0,
-        model_dir=str(model_dir), skipped_long=(len(split) if limit is None else min(limit, len(split))) - len(ds),
+        beam=beam,
+        seconds=round(seconds, 3),
+        images_per_s=round(len(ds) / seconds, 2) if seconds > 0 else 0.0,
+        model_dir=str(model_dir),
+        skipped_long=(len(split) if limit is None else min(limit, len(split))) - len(ds),
     )
     if out_dir is not None:
         out = Path(out_dir)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +123,7 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
         except ImageError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(
-                f"{label}: image is too large; refusing it as a possible decompression bomb"
-            ) from None
+            raise ImageError(f"{label}: image is too large; refusing it as a possible decompression bomb") from None
         except UnidentifiedImageError:
             raise ImageError(f"{label}: not an image PIL can read (expected PNG or JPEG)") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -282,8 +280,9 @@ def estimate_text_height(a: np.ndarray) -> float:
     minus and equals signs) and specks are ignored, then components far from their median
     (dots, big operators, tall delimiters, square roots) are dropped and the rest averaged. A
     mean rather than a second median because glyph heights are bimodal (x-height vs capitals
-    and digits) and a median flips between the two modes under small changes of scale. Returns 0.0 when no ink is found. Huge images are min-pooled (ink-preserving) to at
-    most `MAX_ESTIMATE_SIDE` px per side first, so the cost stays bounded.
+    and digits) and a median flips between the two modes under small changes of scale. Returns
+    0.0 when no ink is found. Huge images are min-pooled (ink-preserving) to at most
+    `MAX_ESTIMATE_SIDE` px per side first, so the cost stays bounded.
     """
     factor = max(1, math.ceil(max(a.shape) / MAX_ESTIMATE_SIDE))
     if factor > 1:

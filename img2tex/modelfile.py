@@ -47,7 +47,9 @@ def load_config(model_dir: str | Path) -> tuple[ModelConfig, ImageConfig, dict[s
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ModelError(f"{d / CONFIG}: not an img2tex model config")
     if raw.get("version") != VERSION:
-        raise ModelError(f"{d / CONFIG}: model format version {raw.get('version')} is not supported (expected {VERSION})")
+        raise ModelError(
+            f"{d / CONFIG}: model format version {raw.get('version')} is not supported (expected {VERSION})"
+        )
     try:
         mcfg = ModelConfig.from_dict(raw["model"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -63,5 +65,7 @@ def load_vocab(model_dir: str | Path, mcfg: ModelConfig) -> Vocab:
     except DatasetError as exc:
         raise ModelError(str(exc)) from None
     if len(vocab) != mcfg.vocab_size:
-        raise ModelError(f"model folder {d}: vocabulary has {len(vocab)} tokens but the model expects {mcfg.vocab_size}")
+        raise ModelError(
+            f"model folder {d}: vocabulary has {len(vocab)} tokens but the model expects {mcfg.vocab_size}"
+        )
     return vocab

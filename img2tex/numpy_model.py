@@ -125,8 +125,9 @@ class NumpyModel:
         c = np.tanh(self.init_c_w @ mean + self.init_c_b) if self.cfg.cell == "lstm" else np.zeros(0, np.float32)
         return h, c
 
-    def step(self, h: np.ndarray, c: np.ndarray, token: int, feats: np.ndarray, keys: np.ndarray,
-             mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(
+        self, h: np.ndarray, c: np.ndarray, token: int, feats: np.ndarray, keys: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One decoding step -> (log-probabilities (vocab,), h, c)."""
         scores = np.tanh(keys + self.query_w @ h) @ self.attn_v
         scores = np.where(mask, scores, -np.inf)
@@ -166,4 +167,3 @@ class NumpyModel:
             if loops(np.asarray([tokens]), cfg.max_period, cfg.loop_tokens)[0]:
                 break
         return Hypothesis(tokens, logp_sum / max(len(tokens) + int(ended), 1) ** cfg.length_alpha, ended)
-

@@ -86,9 +86,16 @@ class Predictor:
     The config and vocabulary are checked at once; the weights are read on first use.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", beam: int = DecodeConfig.beam,
-                 max_len: int = DecodeConfig.max_len, batch_size: int = BATCH_SIZE, scale: float | None = None,
-                 engine: str = "auto") -> None:
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        device: str = "auto",
+        beam: int = DecodeConfig.beam,
+        max_len: int = DecodeConfig.max_len,
+        batch_size: int = BATCH_SIZE,
+        scale: float | None = None,
+        engine: str = "auto",
+    ) -> None:
         from img2tex.modelfile import load_config, load_vocab
 
         if engine not in ENGINES:
@@ -135,12 +142,18 @@ class Predictor:
         if self.engine == "numpy":
             hyps = [self._model.greedy(a, self.dcfg) for a in arrays]
         else:
-            from img2tex.decoding import decode
             from img2tex.data.pipeline import collate_images
+            from img2tex.decoding import decode
 
             images, mask = collate_images(arrays, self.image_cfg.bucket)
-            hyps = decode(self._model, images.to(self.device), mask.to(self.device), self.dcfg,
-                          self.vocab.bos_id, self.vocab.eos_id)
+            hyps = decode(
+                self._model,
+                images.to(self.device),
+                mask.to(self.device),
+                self.dcfg,
+                self.vocab.bos_id,
+                self.vocab.eos_id,
+            )
         # to_latex: the token form spells dimensions with spaces, which TeX cannot read.
         return [(to_latex(" ".join(self.vocab.decode(h.tokens))), h.score) for h in hyps]
 
@@ -181,11 +194,18 @@ class Predictor:
                     atomic_write_text(res.tex_path, (res.latex or "") + "\n")
                 yield res
 
+
 def predict(
-    inputs: Iterable[str | Path], model_dir: str | Path | None = None, beam: int = DecodeConfig.beam,
-    batch_size: int = BATCH_SIZE, out_dir: str | Path | None = None, device: str = "auto",
-    max_len: int = DecodeConfig.max_len, scale: float | None = None,
+    inputs: Iterable[str | Path],
+    model_dir: str | Path | None = None,
+    beam: int = DecodeConfig.beam,
+    batch_size: int = BATCH_SIZE,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+    max_len: int = DecodeConfig.max_len,
+    scale: float | None = None,
 ) -> Iterator[Prediction]:
     """Convenience: load the model (default: the shipped one) and yield predictions for `inputs`."""
-    yield from Predictor(model_dir, device=device, beam=beam, max_len=max_len, batch_size=batch_size,
-                         scale=scale).predict_paths(inputs, out_dir)
+    yield from Predictor(
+        model_dir, device=device, beam=beam, max_len=max_len, batch_size=batch_size, scale=scale
+    ).predict_paths(inputs, out_dir)

@@ -25,8 +25,9 @@ def stderr_console() -> Console:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, console: Console | None = None,
-                 enabled: bool = True) -> Iterator[Advance]:
+def progress_bar(
+    description: str, total: int | None, console: Console | None = None, enabled: bool = True
+) -> Iterator[Advance]:
     """Show a bar for `total` items and yield the function that advances it (`enabled=False`:
     no bar, the function does nothing).
 

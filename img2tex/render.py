@@ -16,6 +16,7 @@ Why it is built this way (measured, see the project's rendering notes):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -50,8 +51,12 @@ FONTS: dict[str, tuple[str, str]] = {
     "times": ("\\usepackage{mathptmx}", "ptmr7t.tfm"),  # Debian: texlive-fonts-recommended
     "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm"),  # Debian: texlive-fonts-recommended
 }
-_FONT_PACKAGES = {"cm": "texlive-latex-base", "lmodern": "lmodern",
-                  "times": "texlive-fonts-recommended", "palatino": "texlive-fonts-recommended"}
+_FONT_PACKAGES = {
+    "cm": "texlive-latex-base",
+    "lmodern": "lmodern",
+    "times": "texlive-fonts-recommended",
+    "palatino": "texlive-fonts-recommended",
+}
 
 
 @dataclass
@@ -121,10 +126,17 @@ class RenderReport:
         return self.rendered + self.skipped_existing
 
     def to_dict(self) -> dict[str, object]:
-        return {"total": self.total, "ok": self.ok, "rendered": self.rendered,
-                "skipped_existing": self.skipped_existing, "failed_count": len(self.failed),
-                "latex_runs": self.latex_runs, "seconds": round(self.seconds, 3),
-                "settings": self.settings, "failed": self.failed}
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "rendered": self.rendered,
+            "skipped_existing": self.skipped_existing,
+            "failed_count": len(self.failed),
+            "latex_runs": self.latex_runs,
+            "seconds": round(self.seconds, 3),
+            "settings": self.settings,
+            "failed": self.failed,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +144,8 @@ class RenderReport:
 
 # Control words refused outright: file and terminal I/O, definitions and global state changes,
 # job control, output routine, loops, primitives that read files (pdfTeX \pdf...).
-_REFUSED_WORDS = frozenset("""
+_REFUSED_WORDS = frozenset(
+    """
 input endinput include includeonly InputIfFileExists IfFileExists openin openout closein closeout
 read readline write immediate message typeout wlog errmessage errhelp show showthe showbox showlists
 showtokens showgroups showifs special shipout output def edef gdef xdef let futurelet global long
@@ -144,10 +157,10 @@ makeatletter makeatother documentclass usepackage RequirePackage begingroup endg
 nonstopmode scrollmode errorstopmode dump end stop loop repeat everypar everymath everydisplay
 everyhbox everyvbox everyjob everycr everyeof afterassignment aftergroup jobname endlinechar
 newlinechar escapechar primitive directlua
-""".split())
+""".split()
+)
 _REFUSED_PREFIXES = ("pdf", "write", "open", "input", "include")
-_REFUSED_ENVS = frozenset({"document", "filecontents", "filecontents*", "preview", "verbatim",
-                           "verbatim*", "comment"})
+_REFUSED_ENVS = frozenset({"document", "filecontents", "filecontents*", "preview", "verbatim", "verbatim*", "comment"})
 _CONTROL_WORD = re.compile(r"\\([A-Za-z@]+)")
 _ENV = re.compile(r"\\(?:begin|end)\s*\{([^{}]*)\}")
 
@@ -188,8 +201,9 @@ def check_tools(font: str = "cm") -> None:
     """Raise RenderError (one line, naming apt packages) when latex, dvipng or the font is missing."""
     missing = [t for t in ("latex", "dvipng", "kpsewhich") if shutil.which(t) is None]
     if missing:
-        raise RenderError(f"{', '.join(missing)} not found; install: apt-get install "
-                          f"--no-install-recommends {APT_PACKAGES}")
+        raise RenderError(
+            f"{', '.join(missing)} not found; install: apt-get install --no-install-recommends {APT_PACKAGES}"
+        )
     needed = ["preview.sty", "amsmath.sty", FONTS[font][1]] if font in FONTS else ["preview.sty"]
     if font == "lmodern":
         needed.append("lmodern.sty")
@@ -215,12 +229,21 @@ def _kpse_has(name: str) -> bool:
 
 def _tex_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "openin_any": "p", "openout_any": "p", "shell_escape": "f",
-        "max_print_line": "100000", "error_line": "254", "half_error_line": "238",
-        # Never run METAFONT for a missing font: it is slow and its failure is what we report.
-        "MKTEXTFM": "0", "MKTEXPK": "0", "MKTEXMF": "0", "MKTEXTEX": "0",
-    })
+    env.update(
+        {
+            "openin_any": "p",
+            "openout_any": "p",
+            "shell_escape": "f",
+            "max_print_line": "100000",
+            "error_line": "254",
+            "half_error_line": "238",
+            # Never run METAFONT for a missing font: it is slow and its failure is what we report.
+            "MKTEXTFM": "0",
+            "MKTEXPK": "0",
+            "MKTEXMF": "0",
+            "MKTEXTEX": "0",
+        }
+    )
     return env
 
 
@@ -246,9 +269,14 @@ class _JobResult:
 
 
 def _document(formulas: Sequence[str], preamble: str, nonce: str) -> str:
-    parts = ["\\documentclass[12pt]{article}",  # im2latex rendered at 12pt
-             "\\usepackage{amsmath,amssymb,bm}", preamble,
-             "\\usepackage[active,tightpage]{preview}", "\\pagestyle{empty}", "\\begin{document}"]
+    parts = [
+        "\\documentclass[12pt]{article}",  # im2latex rendered at 12pt
+        "\\usepackage{amsmath,amssymb,bm}",
+        preamble,
+        "\\usepackage[active,tightpage]{preview}",
+        "\\pagestyle{empty}",
+        "\\begin{document}",
+    ]
     for k, f in enumerate(formulas):
         body = re.sub(r"\n\s*\n", "\n", f.replace("\r", "\n")).strip("\n")
         parts.append(f"\\typeout{{IMG2TEX-{nonce}-B {k}}}")
@@ -276,7 +304,7 @@ def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, 
         started.add(k)
         e = ends.get(k)
         stop = e.start() if e is not None else len(log)
-        chunk = log[b.end():stop]
+        chunk = log[b.end() : stop]
         shipped = [int(p) for p in page_re.findall(chunk)]
         err = re.search(r"^! (.*)$", chunk, re.M)
         if err:
@@ -301,8 +329,16 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
         cmd = ["latex", "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
         try:
-            subprocess.run(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=cfg.timeout_s, check=False)
+            subprocess.run(
+                cmd,
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=cfg.timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             if len(job.indices) == 1:
                 return _JobResult([], [(job.indices[0], "latex: timed out")], [])
@@ -316,13 +352,20 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         fails = [(job.indices[k], r) for k, r in failed.items()]
         dvi = Path(tmp, "batch.dvi")
         if pages and dvi.exists():
-            try:
-                subprocess.run(["dvipng", "-q", "-T", "tight", "-D", str(cfg.dpi), "-bg", "rgb 1 1 1",
-                                "-fg", "rgb 0 0 0", "-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(dvi)],
-                               cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=cfg.timeout_s, check=False)
-            except subprocess.TimeoutExpired:
-                pass  # pages without a PNG are reported below
+            dvipng = ["dvipng", "-q", "-T", "tight", "-D", str(cfg.dpi), "-bg", "rgb 1 1 1", "-fg", "rgb 0 0 0"]
+            dvipng += ["-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(dvi)]
+            # A timeout leaves pages without a PNG; they are reported below.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(
+                    dvipng,
+                    cwd=tmp,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=cfg.timeout_s,
+                    check=False,
+                )
             for k, page in sorted(pages.items()):
                 png = Path(tmp, f"p{page:06d}.png")
                 idx = job.indices[k]
@@ -377,8 +420,8 @@ def postprocess(raw: np.ndarray, cfg: RenderConfig, name: str = "") -> np.ndarra
         im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0, cfg.blur)))
     out = np.asarray(im)
     if cfg.extra_pad:
-        t, b, l, r = (rng.randint(0, cfg.extra_pad) for _ in range(4))
-        out = np.pad(out, ((t, b), (l, r)), constant_values=255)
+        top, bottom, left, right = (rng.randint(0, cfg.extra_pad) for _ in range(4))
+        out = np.pad(out, ((top, bottom), (left, right)), constant_values=255)
     if cfg.noise:
         nrng = np.random.default_rng(rng.getrandbits(63))
         sigma = rng.uniform(0, cfg.noise)
@@ -426,15 +469,25 @@ def _previous_failures(report_path: Path, settings: dict[str, object], images: P
         if not isinstance(d, dict):
             continue
         name, formula, reason = d.get("name"), d.get("formula"), d.get("reason")
-        if (isinstance(name, str) and isinstance(formula, str) and isinstance(reason, str)
-                and (reason.startswith("latex:") or reason == "empty image") and "timed out" not in reason):
+        if (
+            isinstance(name, str)
+            and isinstance(formula, str)
+            and isinstance(reason, str)
+            and (reason.startswith("latex:") or reason == "empty image")
+            and "timed out" not in reason
+        ):
             known[name] = (formula, reason)
     return known
 
 
-def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: RenderConfig | None = None,
-                    names: list[str] | None = None, split: str = "train",
-                    progress: Progress | None = None) -> RenderReport:
+def render_formulas(
+    formulas: list[str],
+    out_dir: str | os.PathLike[str],
+    cfg: RenderConfig | None = None,
+    names: list[str] | None = None,
+    split: str = "train",
+    progress: Progress | None = None,
+) -> RenderReport:
     """Render `formulas` into the processed im2latex layout under `out_dir`.
 
     Writes OUT/images_processed/<name>.png, OUT/formulas.norm.lst (line i = normalized label of
@@ -504,11 +557,11 @@ def render_formulas(formulas: list[str], out_dir: str | os.PathLike[str], cfg: R
     tex_sources = [to_latex(f) if labels[i] and labels[i] == f.strip() else f for i, f in enumerate(formulas)]
     failed_idx: dict[int, str] = {}
     jobs = cfg.jobs or os.cpu_count() or 1
-    queue = [todo[k:k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
+    queue = [todo[k : k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
     # Small inputs: use smaller batches so every core gets work.
     if todo and len(queue) < jobs:
         size = max(1, -(-len(todo) // jobs))
-        queue = [todo[k:k + size] for k in range(0, len(todo), size)]
+        queue = [todo[k : k + size] for k in range(0, len(todo), size)]
     done_set: set[int] = set()
 
     def make_job(idx: list[int]) -> _Job:

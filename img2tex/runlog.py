@@ -14,7 +14,9 @@ from img2tex.fileio import atomic_write_bytes
 LOG, CURVE = "log.jsonl", "loss.png"
 
 
-def draw_loss_curve(train: list[tuple[int, float]], val: list[tuple[int, float]], width: int = 800, height: int = 480) -> bytes:
+def draw_loss_curve(
+    train: list[tuple[int, float]], val: list[tuple[int, float]], width: int = 800, height: int = 480
+) -> bytes:
     """PNG of train (blue) and validation (orange) loss against step, with labelled axes."""
     from PIL import Image, ImageDraw  # lazy: only runs that draw need it
 

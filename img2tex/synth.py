@@ -37,8 +37,7 @@ _LOWER = _table(
     "r:26 s:20 t:25 u:9 v:6 w:5 x:46 y:10 z:17"
 )
 _UPPER = _table(
-    "A:24 B:12 C:9 D:12 E:7 F:11 G:9 H:10 I:8 J:8 K:6 L:12 M:12 N:13 O:3 P:9 Q:7 R:13 S:12 "
-    "T:13 U:5 V:8 W:5 X:8 Y:3 Z:5"
+    "A:24 B:12 C:9 D:12 E:7 F:11 G:9 H:10 I:8 J:8 K:6 L:12 M:12 N:13 O:3 P:9 Q:7 R:13 S:12 T:13 U:5 V:8 W:5 X:8 Y:3 Z:5"
 )
 _GREEK = _table(
     r"\alpha:22 \beta:13 \gamma:10 \delta:10 \epsilon:8 \varepsilon:3 \zeta:3 \eta:7 \theta:11 "
@@ -57,9 +56,7 @@ _REL = _table(
     r"\rightarrow:2.5 \to:1.2 \propto:0.4 \in:1.5 \longrightarrow:0.4 \ll:0.2 \gg:0.2"
 )
 _BINOP = _table(r"+:70 -:70 \pm:4 \mp:1 \times:1.5 \cdot:3 \otimes:1.5 \oplus:0.5 \wedge:1.5 \ast:0.5")
-_FUNC = _table(
-    "exp:24 ln:20 sin:17 cos:16 log:11 cosh:8 sinh:7 tan:2.5 tanh:2.5 coth:1.4 cot:1 dim:1"
-)
+_FUNC = _table("exp:24 ln:20 sin:17 cos:16 log:11 cosh:8 sinh:7 tan:2.5 tanh:2.5 coth:1.4 cot:1 dim:1")
 _LIMFUNC = _table("lim:8 det:6 min:1 max:1 sup:0.5 inf:0.5")
 _RMWORD = _table("Tr:9 tr:5 eff:3 det:2 Im:2 Re:2 diag:2 const:1 sgn:1 tot:0.5 min:0.5 max:0.5")
 _RMTEXT = _table("and:3 for:2 or:1 with:0.5 where:0.5 if:0.5")
@@ -239,7 +236,10 @@ class _Grammar:
             name = ["\\operatorname*", *self.braced(list(self.pick(_LIMFUNC)))]
             if self.chance(0.6):
                 var = self.pick(_LOWER)
-                name += ["_", *self.braced([var, self.rng.choice(["\\rightarrow", "\\to"]), self.rng.choice(["0", "\\infty"])])]
+                name += [
+                    "_",
+                    *self.braced([var, self.rng.choice(["\\rightarrow", "\\to"]), self.rng.choice(["0", "\\infty"])]),
+                ]
             return name + self.factor(depth + 1)
         if self.chance(0.15):
             name = ["\\mathrm", *self.braced(self.rmword(_RMWORD))]
@@ -275,7 +275,9 @@ class _Grammar:
         return self.braced(frac) if self.chance(0.25) else frac
 
     def sqrt(self, depth: int) -> list[str]:
-        inner = self.expr(depth + 1, short=True) if self.chance(0.5) else self.number() if self.chance(0.5) else ["-", "g"]
+        inner = (
+            self.expr(depth + 1, short=True) if self.chance(0.5) else self.number() if self.chance(0.5) else ["-", "g"]
+        )
         if self.chance(0.08):
             return ["\\sqrt", "[", *self.number(), "]", *self.braced(inner)]
         return ["\\sqrt", *self.braced(inner)]
@@ -333,7 +335,12 @@ class _Grammar:
                 lo = [i, "=", self.rng.choice(["0", "1", "-", "2"])]
                 if lo[-1] == "-":
                     lo += ["\\infty"]
-                out += ["_", *self.braced(lo), "^", *self.braced([self.rng.choice(["N", "\\infty", "n", "k", "M", "L"])])]
+                out += [
+                    "_",
+                    *self.braced(lo),
+                    "^",
+                    *self.braced([self.rng.choice(["N", "\\infty", "n", "k", "M", "L"])]),
+                ]
             else:
                 out += ["_", *self.braced([i] if self.chance(0.8) else [i, "\\neq", self.pick(_INDEX_LATIN)])]
         return out + self.term(depth + 1)

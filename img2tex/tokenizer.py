@@ -94,9 +94,7 @@ _DISPLAY_LIMITS = frozenset(
     r"\bigwedge \bigsqcup".split()
 )
 # Accents: the dataset always braces their argument (\hat N -> \hat { N }).
-_ACCENTS = frozenset(
-    r"\hat \bar \tilde \vec \dot \ddot \check \breve \acute \grave \mathring \phantom".split()
-)
+_ACCENTS = frozenset(r"\hat \bar \tilde \vec \dot \ddot \check \breve \acute \grave \mathring \phantom".split())
 # These keep their argument's braces and add a pair (\overline{a} -> \overline { { a } }).
 _WRAPPING = frozenset(r"\overline \underline".split())
 # Text boxes the dataset writes as \mathrm; only converted when that typesets the same.
@@ -104,8 +102,13 @@ _TEXT_BOXES = frozenset(r"\mbox \hbox \text".split())
 # Macros whose arguments belong to them when they are themselves an argument
 # (\bar \mathcal V is \bar { \mathcal V }): name -> number of arguments.
 _ARITY = {
-    **{name: 1 for name in r"\mathrm \mathbf \mathit \mathcal \mathsf \mathtt \mathbb \mathfrak \boldsymbol \bm \operatorname \operatorname* \sqrt \textrm \textbf \textit \hspace \vspace \hphantom \vphantom \overbrace \underbrace \overrightarrow \overleftarrow \widetilde \widehat \mathop".split()},
-    **{name: 2 for name in r"\frac \dfrac \tfrac \binom \stackrel \overset \underset".split()},
+    **dict.fromkeys(
+        r"""\mathrm \mathbf \mathit \mathcal \mathsf \mathtt \mathbb \mathfrak \boldsymbol \bm \operatorname
+        \operatorname* \sqrt \textrm \textbf \textit \hspace \vspace \hphantom \vphantom \overbrace \underbrace
+        \overrightarrow \overleftarrow \widetilde \widehat \mathop""".split(),
+        1,
+    ),
+    **dict.fromkeys(r"\frac \dfrac \tfrac \binom \stackrel \overset \underset".split(), 2),
 }
 _UNITS = frozenset("pt cm mm in em ex bp pc dd cc sp".split())
 _DROPPED = frozenset(r"\nonumber \notag".split())
@@ -484,7 +487,7 @@ def _is_delim(tok: str, side: str) -> bool:
     """True for a merged \\left/\\right token such as '\\left(' (not '\\leftarrow')."""
     if not tok.startswith(side) or len(tok) == len(side):
         return False
-    rest = tok[len(side):]
+    rest = tok[len(side) :]
     return rest[0] == "\\" or not rest[0].isalpha()
 
 
@@ -627,9 +630,11 @@ def _glue_text(toks: list[str]) -> str:
     for tok in toks:
         if tok == CONTROL_SPACE:
             tok = "\\ "
-        if out.endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")) and re.search(
-            r"\\[A-Za-z]+$", out
-        ) and tok[:1].isalpha():
+        if (
+            out.endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+            and re.search(r"\\[A-Za-z]+$", out)
+            and tok[:1].isalpha()
+        ):
             out += " "
         out += tok
     return out

@@ -57,7 +57,9 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 def token_loss(logits: torch.Tensor, target: torch.Tensor, pad_id: int, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy over non-padding target tokens."""
     return F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=pad_id,
+        logits.float().reshape(-1, logits.shape[-1]),
+        target.reshape(-1),
+        ignore_index=pad_id,
         label_smoothing=label_smoothing,
     )
 
@@ -104,15 +106,30 @@ class Run:
         return len(self.sampler) * self.cfg.epochs
 
 
-def _build(run_dir: Path, train_split: Split, val_split: Split | None, cfg: TrainConfig, model_cfg: ModelConfig,
-           image_cfg: ImageConfig, vocab: Vocab) -> Run:
+def _build(
+    run_dir: Path,
+    train_split: Split,
+    val_split: Split | None,
+    cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    image_cfg: ImageConfig,
+    vocab: Vocab,
+) -> Run:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg.vocab_size = len(vocab)
     model = Img2TexModel(model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    train_ds = SplitDataset(train_split, vocab, image_cfg, max_tokens=cfg.max_tokens, scale=cfg.scale,
-                            scale_jitter=cfg.scale_jitter, jitter_prob=cfg.jitter_prob, seed=cfg.seed)
+    train_ds = SplitDataset(
+        train_split,
+        vocab,
+        image_cfg,
+        max_tokens=cfg.max_tokens,
+        scale=cfg.scale,
+        scale_jitter=cfg.scale_jitter,
+        jitter_prob=cfg.jitter_prob,
+        seed=cfg.seed,
+    )
     if len(train_ds) == 0:
         raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
     val_ds = None
@@ -121,37 +138,62 @@ def _build(run_dir: Path, train_split: Split, val_split: Split | None, cfg: Trai
     sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed)
     # A private generator: DataLoader draws its worker base seed from it, not from the global
     # RNG, so a resumed run sees the same dropout masks as an uninterrupted one.
-    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=Collate(vocab, image_cfg.bucket),
-                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        train_ds,
+        batch_sampler=sampler,
+        collate_fn=Collate(vocab, image_cfg.bucket),
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        pin_memory=device.type == "cuda",
+    )
     return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader)
 
 
 def _write_run_config(run: Run) -> None:
     run.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.dir / "config.json", json.dumps(
-        {"train": asdict(run.cfg), "model": run.model.cfg.to_dict(), "image": asdict(run.image_cfg),
-         "parameters": count_parameters(run.model)}, indent=2) + "\n")
+    atomic_write_text(
+        run.dir / "config.json",
+        json.dumps(
+            {
+                "train": asdict(run.cfg),
+                "model": run.model.cfg.to_dict(),
+                "image": asdict(run.image_cfg),
+                "parameters": count_parameters(run.model),
+            },
+            indent=2,
+        )
+        + "\n",
+    )
 
 
-def setup(train_split: Split, val_split: Split | None, run_dir: str | Path, cfg: TrainConfig | None = None,
-          model_cfg: ModelConfig | None = None, image_cfg: ImageConfig | None = None,
-          vocab: Vocab | None = None) -> Run:
+def setup(
+    train_split: Split,
+    val_split: Split | None,
+    run_dir: str | Path,
+    cfg: TrainConfig | None = None,
+    model_cfg: ModelConfig | None = None,
+    image_cfg: ImageConfig | None = None,
+    vocab: Vocab | None = None,
+) -> Run:
     """A new run: the vocabulary is built from the training formulas unless given."""
     cfg = cfg or TrainConfig()
     if vocab is None:
         vocab = build_vocab((train_split.formula(i).split() for i in range(len(train_split))), min_count=cfg.min_count)
-    run = _build(Path(run_dir), train_split, val_split, cfg, model_cfg or ModelConfig(), image_cfg or ImageConfig(),
-                 vocab)
+    run = _build(
+        Path(run_dir), train_split, val_split, cfg, model_cfg or ModelConfig(), image_cfg or ImageConfig(), vocab
+    )
     _write_run_config(run)
     return run
 
 
-def setup_resume(train_split: Split, val_split: Split | None, run_dir: str | Path,
-                 changes: dict[str, Any] | None = None) -> Run:
+def setup_resume(
+    train_split: Split, val_split: Split | None, run_dir: str | Path, changes: dict[str, Any] | None = None
+) -> Run:
     """The run saved in run_dir/last, exactly where it stopped: settings, vocabulary, weights,
-    optimizer, RNG states and the position in the epoch (the saved max_steps is dropped). `changes` may set the fields of
-    `RESUME_CHANGEABLE`; another field given with a value other than the saved one is an error."""
+    optimizer, RNG states and the position in the epoch (the saved max_steps is dropped).
+
+    `changes` may set the fields of `RESUME_CHANGEABLE`; another field given with a value other
+    than the saved one is an error."""
     last = Path(run_dir) / "last"
     if not (last / "train_state.json").exists():
         raise ModelError(f"nothing to resume: {last} holds no training state")
@@ -163,8 +205,10 @@ def setup_resume(train_split: Split, val_split: Split | None, run_dir: str | Pat
         if not hasattr(cfg, key):
             raise ModelError(f"no training setting named {key!r}")
         if key not in RESUME_CHANGEABLE and getattr(cfg, key) != value:
-            raise ModelError(f"a resumed run keeps its {key} ({getattr(cfg, key)!r}); only "
-                             f"{', '.join(sorted(RESUME_CHANGEABLE))} can change")
+            raise ModelError(
+                f"a resumed run keeps its {key} ({getattr(cfg, key)!r}); only "
+                f"{', '.join(sorted(RESUME_CHANGEABLE))} can change"
+            )
     cfg = dataclasses.replace(cfg, **(changes or {}))
     model_cfg, image_cfg, _ = load_config(last)
     run = _build(Path(run_dir), train_split, val_split, cfg, model_cfg, image_cfg, Vocab.load(last / "vocab.json"))
@@ -181,8 +225,11 @@ def save_checkpoint(run: Run) -> None:
     p = run.progress
     last = run.dir / "last"
     save_model(last, run.model, run.vocab, run.image_cfg, extra={"step": p.step, "epoch": p.epoch})
-    save_training_state(last, run.opt, {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best,
-                                        "train_config": asdict(run.cfg)})
+    save_training_state(
+        last,
+        run.opt,
+        {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best, "train_config": asdict(run.cfg)},
+    )
 
 
 # -- one epoch --------------------------------------------------------------------------------
@@ -202,8 +249,11 @@ class _Window:
 
     def entry(self) -> dict[str, float]:
         dt = max(time.perf_counter() - self.t0, 1e-9)
-        return {"loss": self.loss / max(self.steps, 1), "samples_per_s": self.samples / dt,
-                "tokens_per_s": self.tokens / dt}
+        return {
+            "loss": self.loss / max(self.steps, 1),
+            "samples_per_s": self.samples / dt,
+            "tokens_per_s": self.tokens / dt,
+        }
 
 
 def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
@@ -234,8 +284,14 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
         last_loss = float(loss.detach())
         window.add(last_loss, batch.images.shape[0], int((batch.tgt_out != pad).sum()))
         if p.step % cfg.log_every == 0:
-            entry = {"kind": "train", "step": p.step, "epoch": p.epoch, **window.entry(), "last_loss": last_loss,
-                     "lr": run.opt.param_groups[0]["lr"]}
+            entry = {
+                "kind": "train",
+                "step": p.step,
+                "epoch": p.epoch,
+                **window.entry(),
+                "last_loss": last_loss,
+                "lr": run.opt.param_groups[0]["lr"],
+            }
             append_log(run.dir / LOG, entry)
             bar.show(entry["loss"], entry["samples_per_s"], entry["tokens_per_s"])
             window = _Window()
@@ -261,8 +317,12 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
         count += n
     hyps = decode_split(model, ds, DecodeConfig(beam=1, max_len=cfg.decode_max_len), cfg.val_batch_size, device)
     s = score([ds.formula(k) for k in range(len(ds))], [ds.vocab.text(h.tokens) for h in hyps])
-    return {"val_loss": total / max(count, 1), "val_bleu": s["bleu"], "val_exact": s["exact_match"],
-            "val_edit_accuracy": s["edit_accuracy"]}
+    return {
+        "val_loss": total / max(count, 1),
+        "val_bleu": s["bleu"],
+        "val_exact": s["exact_match"],
+        "val_edit_accuracy": s["edit_accuracy"],
+    }
 
 
 def end_epoch(run: Run) -> dict[str, Any]:
@@ -277,8 +337,9 @@ def end_epoch(run: Run) -> dict[str, Any]:
         if is_best:
             p.best = value
     if is_best:
-        save_model(run.dir / "best", run.model, run.vocab, run.image_cfg, extra={
-            k: v for k, v in entry.items() if k != "kind"})
+        save_model(
+            run.dir / "best", run.model, run.vocab, run.image_cfg, extra={k: v for k, v in entry.items() if k != "kind"}
+        )
     append_log(run.dir / LOG, entry)
     p.epoch += 1
     p.position = 0
@@ -309,19 +370,38 @@ def fit(run: Run, progress: bool = True) -> dict[str, Any]:
     if (run.dir / LOG).exists():
         draw_run(run.dir)
     p = run.progress
-    return {"status": status, "step": p.step, "epoch": p.epoch, "best": p.best, "run_dir": str(run.dir),
-            "best_dir": str(run.dir / "best"), "last_dir": str(run.dir / "last"),
-            "parameters": count_parameters(run.model)}
+    return {
+        "status": status,
+        "step": p.step,
+        "epoch": p.epoch,
+        "best": p.best,
+        "run_dir": str(run.dir),
+        "best_dir": str(run.dir / "best"),
+        "last_dir": str(run.dir / "last"),
+        "parameters": count_parameters(run.model),
+    }
 
 
-def train(train_split: Split, val_split: Split | None, run_dir: str | Path, cfg: TrainConfig | None = None,
-          model_cfg: ModelConfig | None = None, image_cfg: ImageConfig | None = None, vocab: Vocab | None = None,
-          progress: bool = True) -> dict[str, Any]:
+def train(
+    train_split: Split,
+    val_split: Split | None,
+    run_dir: str | Path,
+    cfg: TrainConfig | None = None,
+    model_cfg: ModelConfig | None = None,
+    image_cfg: ImageConfig | None = None,
+    vocab: Vocab | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train a new model in `run_dir` (see `fit` for the summary)."""
     return fit(setup(train_split, val_split, run_dir, cfg, model_cfg, image_cfg, vocab), progress)
 
 
-def resume(train_split: Split, val_split: Split | None, run_dir: str | Path, changes: dict[str, Any] | None = None,
-           progress: bool = True) -> dict[str, Any]:
+def resume(
+    train_split: Split,
+    val_split: Split | None,
+    run_dir: str | Path,
+    changes: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Continue the run in `run_dir` exactly where it stopped (see `setup_resume`, `fit`)."""
     return fit(setup_resume(train_split, val_split, run_dir, changes), progress)

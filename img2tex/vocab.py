@@ -88,11 +88,11 @@ class Vocab:
             "format": _FORMAT,
             "version": _VERSION,
             "tokens": list(self.tokens),
-            "counts": {t: int(self.counts.get(t, 0)) for t in self.tokens[len(SPECIALS):]},
+            "counts": {t: int(self.counts.get(t, 0)) for t in self.tokens[len(SPECIALS) :]},
         }
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Vocab":
+    def from_dict(cls, d: Any) -> Vocab:
         """Inverse of `to_dict`; raises DatasetError on anything that is not a vocabulary."""
         if not isinstance(d, dict) or not isinstance(d.get("tokens"), list):
             raise DatasetError("not a vocabulary: expected a JSON object with a 'tokens' list")
@@ -112,7 +112,7 @@ class Vocab:
         atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Vocab":
+    def load(cls, path: str | os.PathLike[str]) -> Vocab:
         """Read a vocabulary written by `save`; DatasetError (one line) if missing or corrupt."""
         p = Path(path)
         try:

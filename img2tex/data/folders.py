@@ -134,9 +134,7 @@ def _formula_at(formulas: list[str], idx_text: str, list_file: Path, lineno: int
     try:
         idx = int(idx_text)
     except ValueError:
-        raise DatasetError(
-            f"{list_file} line {lineno}: formula index {idx_text!r} is not a number"
-        ) from None
+        raise DatasetError(f"{list_file} line {lineno}: formula index {idx_text!r} is not a number") from None
     if not 0 <= idx < len(formulas):
         raise DatasetError(
             f"{list_file} line {lineno}: formula index {idx} is out of range "
@@ -210,7 +208,8 @@ def read_im2latex(
     root = _check_dir(root)
     formulas_file = find_first(root, ["im2latex_formulas.lst", "im2latex_formulas.norm.lst"], "formula list")
     list_file = find_first(
-        root, [f"im2latex_{s}.lst" for s in split_spellings(split)] + [f"{s}.lst" for s in split_spellings(split)],
+        root,
+        [f"im2latex_{s}.lst" for s in split_spellings(split)] + [f"{s}.lst" for s in split_spellings(split)],
         f"list of the {split!r} split",
     )
     formulas = read_lines(formulas_file)
@@ -249,9 +248,7 @@ def _processed_list(root: Path, split: str) -> Path:
     )
 
 
-def read_processed(
-    root: str | Path, split: str, skip_missing: bool = False, images: bool = True
-) -> FolderSplit:
+def read_processed(root: str | Path, split: str, skip_missing: bool = False, images: bool = True) -> FolderSplit:
     """Processed im2latex (and `img2tex render` output): formulas.norm.lst + *_filter.lst +
     images_processed/ (or formula_images_processed/)."""
     root = _check_dir(root)
@@ -307,8 +304,11 @@ def read_plain(
             raise DatasetError(f"{labels_file} line {lineno}: expected 'image<TAB>formula', got {line[:60]!r}")
         image, formula = line.split("\t", 1)
         image = image.strip()
-        if lineno == 1 and image.lower() in ("image", "file", "filename") and formula.strip().lower() in (
-            "formula", "latex", "label"):
+        if (
+            lineno == 1
+            and image.lower() in ("image", "file", "filename")
+            and formula.strip().lower() in ("formula", "latex", "label")
+        ):
             continue
         if not image:
             raise DatasetError(f"{labels_file} line {lineno}: empty image name")
@@ -365,5 +365,3 @@ def read_formulas_tsv(path: str | Path, split: str) -> list[str]:
         have = ", ".join(sorted(seen)) or "none"
         raise DatasetError(f"{path}: no formulas for split {split!r} (it has: {have})")
     return out
-
-

@@ -79,8 +79,9 @@ def open_split(
     raise DatasetError(f"{p}: holds formulas only (no images); it can be used for the vocabulary")
 
 
-def open_splits(paths: Sequence[str | Path], split: str | None = None, normalize: bool = False,
-                skip_missing: bool = False) -> Split:
+def open_splits(
+    paths: Sequence[str | Path], split: str | None = None, normalize: bool = False, skip_missing: bool = False
+) -> Split:
     """`open_split` of each path, concatenated when there are several."""
     parts = [open_split(p, split, normalize=normalize, skip_missing=skip_missing) for p in paths]
     return parts[0] if len(parts) == 1 else ConcatSplit(parts)

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import mmap
 import os
-import lzma
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -105,8 +105,9 @@ def _unpack_table(levels: int) -> np.ndarray:
     return grey.astype(np.uint8)
 
 
-def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.ndarray, str]],
-                 levels: int = DEFAULT_LEVELS) -> int:
+def write_packed(
+    out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.ndarray, str]], levels: int = DEFAULT_LEVELS
+) -> int:
     """Write (name, image, formula) items as a packed dataset in `out_dir`; returns the count.
 
     Images are 2-D uint8 (255 background, 0 ink); with levels < 256 they are quantized first.
@@ -141,9 +142,17 @@ def write_packed(out_dir: str | os.PathLike[str], items: Iterable[tuple[str, np.
     atomic_write_bytes(out / INDEX, lzma.compress(buf.getvalue(), preset=_XZ_PRESET))
     atomic_write_bytes(out / IMAGES, bytes(blobs))
     for fname, lines in ((NAMES, names), (FORMULAS, formulas)):
-        atomic_write_bytes(out / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET))
-    meta = {"format": FORMAT, "version": VERSION, "count": len(names), "levels": levels, "codec": CODEC,
-            "bytes": len(blobs)}
+        atomic_write_bytes(
+            out / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET)
+        )
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "count": len(names),
+        "levels": levels,
+        "codec": CODEC,
+        "bytes": len(blobs),
+    }
     atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n")
     for old in _V2_FILES:
         (out / old).unlink(missing_ok=True)
@@ -180,9 +189,11 @@ class PackedSplit:
         try:
             meta = json.loads((p / META).read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("codec") != CODEC:
-                raise DatasetError(f"{p}: unsupported packed format {meta.get('format')} v{meta.get('version')} "
-                                   f"(this img2tex reads v{VERSION}; re-pack the split: run `img2tex render` "
-                                   "with --packed on the same folder again, rendered images are kept)")
+                raise DatasetError(
+                    f"{p}: unsupported packed format {meta.get('format')} v{meta.get('version')} "
+                    f"(this img2tex reads v{VERSION}; re-pack the split: run `img2tex render` "
+                    "with --packed on the same folder again, rendered images are kept)"
+                )
             self.count = int(meta["count"])
             self.levels = int(meta["levels"])
             if not 2 <= self.levels <= 256:
@@ -196,8 +207,12 @@ class PackedSplit:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, lzma.LZMAError) as exc:
             raise DatasetError(f"{p}: corrupt packed dataset ({type(exc).__name__}: {exc})") from None
-        if (lengths.dtype != np.uint32 or lengths.shape != (self.count, 3) or len(self._names) != self.count
-                or len(self._formulas) != self.count):
+        if (
+            lengths.dtype != np.uint32
+            or lengths.shape != (self.count, 3)
+            or len(self._names) != self.count
+            or len(self._formulas) != self.count
+        ):
             raise DatasetError(f"{p}: corrupt packed dataset (files disagree on the number of images)")
         # (n, 4) int64: offset, length, height, width; int64 so offsets cannot overflow.
         idx = np.zeros((self.count, 4), np.int64)
@@ -242,7 +257,7 @@ class PackedSplit:
         per = self._table.shape[1]
         hb = -(-h // per)
         try:
-            raw = lzma.decompress(self._blob[off:off + length], format=lzma.FORMAT_RAW, filters=_FILTERS)
+            raw = lzma.decompress(self._blob[off : off + length], format=lzma.FORMAT_RAW, filters=_FILTERS)
         except lzma.LZMAError as exc:
             raise DatasetError(f"{self.path}: image {i} ({self._names[i]}) is corrupt ({exc})") from None
         if len(raw) != hb * w:
@@ -251,8 +266,9 @@ class PackedSplit:
         return np.ascontiguousarray(cols[:, :h].T)
 
 
-def pack_processed(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], split: str = "train",
-                   levels: int = DEFAULT_LEVELS) -> int:
+def pack_processed(
+    src: str | os.PathLike[str], out_dir: str | os.PathLike[str], split: str = "train", levels: int = DEFAULT_LEVELS
+) -> int:
     """Pack a processed-layout folder (`img2tex render` output, processed im2latex) into `out_dir`."""
     examples = read_processed(src, split)
 

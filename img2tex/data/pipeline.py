@@ -60,9 +60,16 @@ class SplitDataset(Dataset):
     """
 
     def __init__(
-        self, split: Split, vocab: Vocab, image_cfg: ImageConfig, max_tokens: int = 150,
-        scale: float | None = 1.0, limit: int | None = None, scale_jitter: float = 0.0,
-        jitter_prob: float = 0.5, seed: int = 0,
+        self,
+        split: Split,
+        vocab: Vocab,
+        image_cfg: ImageConfig,
+        max_tokens: int = 150,
+        scale: float | None = 1.0,
+        limit: int | None = None,
+        scale_jitter: float = 0.0,
+        jitter_prob: float = 0.5,
+        seed: int = 0,
     ) -> None:
         self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
         self.scale_jitter, self.jitter_prob, self.seed, self.epoch = scale_jitter, jitter_prob, seed, 0
@@ -120,17 +127,18 @@ class BucketBatchSampler(Sampler[list[int]]):
     current epoch are skipped, which is how a resumed run continues mid-epoch.
     """
 
-    def __init__(
-        self, keys: Sequence[tuple[int, ...]], batch_size: int, seed: int = 0, shuffle: bool = True
-    ) -> None:
+    def __init__(self, keys: Sequence[tuple[int, ...]], batch_size: int, seed: int = 0, shuffle: bool = True) -> None:
         self.keys, self.batch_size, self.seed, self.shuffle = list(keys), batch_size, seed, shuffle
         self.epoch = 0
         self.position = 0
 
     @classmethod
-    def for_dataset(cls, ds: SplitDataset, batch_size: int, seed: int = 0, shuffle: bool = True,
-                    length_band: int = 10) -> BucketBatchSampler:
-        keys = [bucket_shape(h, w, ds.image_cfg) + (len(ids) // length_band,) for (h, w), ids in zip(ds.shapes(), ds.ids)]
+    def for_dataset(
+        cls, ds: SplitDataset, batch_size: int, seed: int = 0, shuffle: bool = True, length_band: int = 10
+    ) -> BucketBatchSampler:
+        keys = [
+            bucket_shape(h, w, ds.image_cfg) + (len(ids) // length_band,) for (h, w), ids in zip(ds.shapes(), ds.ids)
+        ]
         return cls(keys, batch_size, seed, shuffle)
 
     def batches(self, epoch: int) -> list[list[int]]:
