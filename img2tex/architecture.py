@@ -1,16 +1,13 @@
 """What the network is, apart from any framework: its sizes and its fixed (non-learned) parts.
 
-Torch-free on purpose: the torch model (model.py) and the numpy inference path (numpy_model.py)
-both build on this module, and reading a model folder's config must not cost torch's start-up.
+Torch-free on purpose: reading a model folder's config (prediction on ONNX Runtime, the CLI's
+help) must not cost torch's start-up.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-
-import numpy as np
 
 from img2tex.errors import ModelError
 
@@ -90,15 +87,3 @@ def paper_config(vocab_size: int = 0) -> ModelConfig:
 
 PRESETS = {"cpu": cpu_config, "paper": paper_config}
 DEFAULT_PRESET = "cpu"
-
-
-def positional_encoding_2d(height: int, width: int, dim: int) -> np.ndarray:
-    """(height*width, dim) float32 sinusoids: the first half of the channels encode the row, the
-    second half the column, so every grid cell knows where it is."""
-    half = dim // 2
-    freqs = np.exp(np.arange(0, half, 2, dtype=np.float32) * np.float32(-math.log(10000.0) / half))
-    ys = np.arange(height, dtype=np.float32)[:, None] * freqs  # (H, half/2)
-    xs = np.arange(width, dtype=np.float32)[:, None] * freqs  # (W, half/2)
-    pe_y = np.broadcast_to(np.concatenate([np.sin(ys), np.cos(ys)], axis=1)[:, None, :], (height, width, half))
-    pe_x = np.broadcast_to(np.concatenate([np.sin(xs), np.cos(xs)], axis=1)[None, :, :], (height, width, half))
-    return np.concatenate([pe_y, pe_x], axis=2).reshape(height * width, dim).astype(np.float32)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 
 from img2tex import __version__
 from img2tex.architecture import DEFAULT_PRESET
 from img2tex.corpus import CorpusConfig
+from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.errors import Img2TexError
-from img2tex.hypotheses import DecodeConfig
 from img2tex.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 from img2tex.progress import progress_bar, stderr_console
 from img2tex.render import FONTS, RenderConfig
@@ -72,7 +73,7 @@ def _given(**options: Any) -> dict[str, Any]:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -399,6 +400,9 @@ def train(
     """
     from img2tex.architecture import PRESETS
     from img2tex.data.layout import open_split, open_splits
+    from img2tex.decoding.engine import require_torch
+
+    require_torch("img2tex train")
     from img2tex.train import resume as resume_training
     from img2tex.train import train as run_training
     from img2tex.vocab import Vocab
@@ -454,6 +458,13 @@ def evaluate_command(
         ),
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
+            "(onnx on the CPU when the model folder has an export)."
+        ),
+    ] = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
 ) -> None:
     """Decode a split and score it: BLEU-4, token edit distance, edit accuracy, exact match.
@@ -485,6 +496,7 @@ def evaluate_command(
         out_dir=out,
         device=device,
         scale=None if rescale else 1.0,
+        engine=engine,
         **_given(batch_size=batch_size),
     )
     table = Table(title=f"{split}: {report['count']} images, beam {beam}")
@@ -519,6 +531,13 @@ def predict(
         Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
+            "(onnx on the CPU when the model folder has an export)."
+        ),
+    ] = "auto",
 ) -> None:
     """Read formula images and write their LaTeX.
 
@@ -547,7 +566,7 @@ def predict(
     for p in paths:
         if Path(p).is_dir() and not any(Path(p).rglob("*.*")):
             raise _fail(f"{p}: folder is empty")
-    predictor = Predictor(model, device=device, beam=beam, batch_size=batch_size, scale=scale)
+    predictor = Predictor(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
     single = len(paths) == 1 and not Path(paths[0]).is_dir()
     failed = done = 0
     for res in predictor.predict_paths(paths, out_dir=out):
@@ -555,7 +574,7 @@ def predict(
             failed += 1
             if as_json:
                 typer.echo(json.dumps({"path": str(res.path), "error": res.error}))
-            console.print(f"[red]error:[/red] {res.error}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(res.error or '')}", highlight=False, soft_wrap=True)
             continue
         done += 1
         if as_json:
@@ -572,12 +591,37 @@ def predict(
         raise typer.Exit(EXIT_ERROR if done == 0 else EXIT_PARTIAL)
 
 
+# ------------------------------------------------------------------------------------- export
+@app.command("export")
+def export_command(
+    model: Annotated[Path, typer.Argument(help="Model folder (model.safetensors, config.json, vocab.json).")],
+) -> None:
+    """Export a model folder's network to ONNX (encoder.onnx, decoder_step.onnx, export.json)
+    beside its weights, so that it predicts on ONNX Runtime without torch.
+
+    Training exports best/ when a run ends; use this for any other model folder, e.g. after
+    copying weights by hand. Needs torch (pip install "img2tex[train]").
+
+    **Example**
+
+      img2tex export runs/small/best && img2tex predict formula.png --model runs/small/best
+    """
+    from img2tex.decoding.engine import require_torch
+
+    require_torch("img2tex export")
+    from img2tex.export import export_model
+
+    manifest = export_model(model)
+    console.print(f"exported {model} (weights sha256 {manifest['weights_sha256'][:12]}...)", highlight=False)
+    typer.echo(json.dumps({"model": str(model), **manifest}))
+
+
 def main() -> None:
     """Console-script entry point: one-line errors instead of tracebacks."""
     try:
         app()
     except Img2TexError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         console.print("interrupted", highlight=False)

@@ -1,4 +1,6 @@
-"""Decode a labelled split with a trained model and score it (BLEU, edit distance, exact match)."""
+"""Decode a labelled split with a trained model and score it (BLEU, edit distance, exact match).
+
+Runs on ONNX Runtime on the CPU (no torch needed) and on torch for CUDA (`decoding.engine`)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from img2tex.checkpoint import load_model
-from img2tex.data.pipeline import SplitDataset
+from img2tex.data.dataset import SplitDataset
 from img2tex.data.split import Split
-from img2tex.decoding import decode_split
-from img2tex.device import pick_device
+from img2tex.decoding.engine import load_engine
+from img2tex.decoding.hypotheses import DecodeConfig
+from img2tex.decoding.splits import decode_split
 from img2tex.fileio import atomic_write_text
-from img2tex.hypotheses import DecodeConfig
 from img2tex.metrics import score
+from img2tex.modelfile import load_config, load_vocab
 from img2tex.progress import progress_bar
 
 
@@ -27,24 +29,26 @@ def evaluate(
     out_dir: str | Path | None = None,
     progress: bool = True,
     device: str = "auto",
-    max_len: int = 200,
+    max_len: int = DecodeConfig.max_len,
     max_tokens: int = 10_000,
     scale: float | None = 1.0,
+    engine: str = "auto",
 ) -> dict[str, Any]:
     """Decode `split` (the first `limit` items) with the model in `model_dir` and score it.
 
     Returns the report dict (bleu, edit_accuracy, mean_edit_distance, exact_match, count, beam,
-    seconds, images_per_s, model_dir). With `out_dir`, writes predictions.tsv (name, ref, hyp)
-    and report.json there. `scale` goes to images.preprocess: 1.0 for renders at the training look,
-    None to estimate each image's glyph size (photos, screenshots).
+    seconds, images_per_s, model_dir, engine). With `out_dir`, writes predictions.tsv (name, ref,
+    hyp) and report.json there. `scale` goes to images.preprocess: 1.0 for renders at the training
+    look, None to estimate each image's glyph size (photos, screenshots).
     """
-    dev = pick_device(device)
-    model, vocab, image_cfg = load_model(model_dir, dev)
+    model_cfg, image_cfg, _ = load_config(Path(model_dir))
+    vocab = load_vocab(Path(model_dir), model_cfg)
+    runner, _ = load_engine(model_dir, device, engine)
     ds = SplitDataset(split, vocab, image_cfg, max_tokens=max_tokens, scale=scale, limit=limit)
     dcfg = DecodeConfig(beam=beam, max_len=max_len)
     t0 = time.perf_counter()
     with progress_bar(f"decoding (beam {beam})", len(ds), enabled=progress) as advance:
-        hyps = decode_split(model, ds, dcfg, batch_size, dev, advance)
+        hyps = decode_split(runner, ds, dcfg, batch_size, advance)
     seconds = time.perf_counter() - t0
     refs = [ds.formula(k) for k in range(len(ds))]
     texts = [vocab.text(h.tokens) for h in hyps]
@@ -54,6 +58,7 @@ def evaluate(
         seconds=round(seconds, 3),
         images_per_s=round(len(ds) / seconds, 2) if seconds > 0 else 0.0,
         model_dir=str(model_dir),
+        engine=type(runner).__name__,
         skipped_long=(len(split) if limit is None else min(limit, len(split))) - len(ds),
     )
     if out_dir is not None:

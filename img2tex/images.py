@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -383,3 +383,19 @@ def pad_to(a: np.ndarray, height: int, width: int) -> np.ndarray:
     if h > height or w > width:
         raise ValueError(f"cannot pad a {h}x{w} image to {height}x{width}")
     return np.pad(a, ((0, height - h), (0, width - w)), constant_values=255)
+
+
+def batch_arrays(arrays: Sequence[np.ndarray], bucket: int) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocessed uint8 ink-on-white arrays -> the network's input: (B, 1, H, W) float32 ink
+    intensity (1 - px/255, 0 on padding) and a (B, H, W) bool mask of real pixels, padded on the
+    bottom/right to the batch maximum rounded up to `bucket` pixels."""
+    g = max(1, bucket)
+    hmax = -(-max(a.shape[0] for a in arrays) // g) * g
+    wmax = -(-max(a.shape[1] for a in arrays) // g) * g
+    images = np.zeros((len(arrays), 1, hmax, wmax), np.float32)
+    mask = np.zeros((len(arrays), hmax, wmax), bool)
+    for j, a in enumerate(arrays):
+        h, w = a.shape
+        images[j, 0, :h, :w] = 1.0 - a.astype(np.float32) / 255.0
+        mask[j, :h, :w] = True
+    return images, mask

@@ -17,14 +17,30 @@ checkpoint.py).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2tex.architecture import ModelConfig, positional_encoding_2d
+from img2tex.architecture import ModelConfig
 from img2tex.errors import ModelError
+
+
+def positional_encoding_2d(height: int, width: int, dim: int, like: Tensor) -> Tensor:
+    """(height*width, dim) sinusoids on `like`'s device and dtype: the first half of the channels
+    encode the row, the second half the column, so every grid cell knows where it is.
+
+    Built from torch ops on the grid's own sizes (not a table), so an exported graph computes it
+    for whatever image size it is given."""
+    half = dim // 2
+    freqs = torch.exp(torch.arange(0, half, 2, device=like.device, dtype=torch.float32) * (-math.log(10000.0) / half))
+    ys = torch.arange(height, device=like.device, dtype=torch.float32)[:, None] * freqs  # (H, half/2)
+    xs = torch.arange(width, device=like.device, dtype=torch.float32)[:, None] * freqs  # (W, half/2)
+    pe_y = torch.cat([torch.sin(ys), torch.cos(ys)], dim=1)[:, None, :].expand(height, width, half)
+    pe_x = torch.cat([torch.sin(xs), torch.cos(xs)], dim=1)[None, :, :].expand(height, width, half)
+    return torch.cat([pe_y, pe_x], dim=2).reshape(height * width, dim).to(like.dtype)
 
 
 class Memory(NamedTuple):
@@ -111,8 +127,7 @@ class Img2TexModel(nn.Module):
         """Grid of position-aware features plus their attention keys and validity mask."""
         grid, mask = self.encoder(images, image_mask)
         b, c, gh, gw = grid.shape
-        pe = torch.from_numpy(positional_encoding_2d(gh, gw, c)).to(grid.device, grid.dtype)
-        feats = grid.flatten(2).transpose(1, 2) + pe
+        feats = grid.flatten(2).transpose(1, 2) + positional_encoding_2d(gh, gw, c, grid)
         mask = mask.reshape(b, gh * gw)
         # An image smaller than one cell would leave nothing to attend to; keep the first cell.
         mask = mask | (~mask.any(dim=1, keepdim=True) & (torch.arange(gh * gw, device=mask.device) == 0))
@@ -127,22 +142,24 @@ class Img2TexModel(nn.Module):
         return State(h, c, memory)
 
     # -- decoder -------------------------------------------------------------------------------
-    def _attend(self, h: Tensor, memory: Memory) -> Tensor:
+    def _attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+        """Context (B, enc_dim) and attention weights (B, N) for the query state h."""
         scores = self.attn_v(torch.tanh(memory.keys + self.query_proj(h).unsqueeze(1))).squeeze(-1)
         scores = scores.masked_fill(~memory.mask, float("-inf"))
         alpha = torch.softmax(scores, dim=1)
-        return torch.bmm(alpha.unsqueeze(1), memory.feats).squeeze(1)
+        return torch.bmm(alpha.unsqueeze(1), memory.feats).squeeze(1), alpha
 
-    def _recur(self, state: State, emb: Tensor) -> tuple[State, Tensor]:
-        """One step without the output layer: returns the new state and the features [h_t; ctx]."""
-        ctx = self._attend(state.h, state.memory)
+    def _recur(self, state: State, emb: Tensor) -> tuple[State, Tensor, Tensor]:
+        """One step without the output layer: the new state, the features [h_t; ctx] and the
+        attention weights."""
+        ctx, alpha = self._attend(state.h, state.memory)
         x = torch.cat([emb, ctx], dim=1)
         if self.init_c is not None:
             h, c = self.rnn(x, (state.h, state.c))
         else:
             h = self.rnn(x, state.h)
             c = state.c
-        return State(h, c, state.memory), torch.cat([h, ctx], dim=1)
+        return State(h, c, state.memory), torch.cat([h, ctx], dim=1), alpha
 
     def _output(self, hc: Tensor) -> Tensor:
         return self.out_proj(self.drop(torch.tanh(self.out_hidden(hc))))
@@ -153,15 +170,16 @@ class Img2TexModel(nn.Module):
         embs = self.drop(self.embed(tgt_in))
         outs = []
         for t in range(tgt_in.shape[1]):
-            state, hc = self._recur(state, embs[:, t])
+            state, hc, _ = self._recur(state, embs[:, t])
             outs.append(hc)
         # The output layer runs once over all steps: one big matmul instead of T small ones.
         return self._output(torch.stack(outs, dim=1))
 
-    def step(self, state: State, prev_tokens: Tensor) -> tuple[Tensor, State]:
-        """One decoding step: prev_tokens (B,) -> log-probabilities (B, vocab) and the next state."""
-        state, hc = self._recur(state, self.embed(prev_tokens))
-        return torch.log_softmax(self._output(hc).float(), dim=-1), state
+    def step(self, state: State, prev_tokens: Tensor) -> tuple[Tensor, State, Tensor]:
+        """One decoding step: prev_tokens (B,) -> log-probabilities (B, vocab), the next state and
+        the attention weights over the grid cells (B, N) that produced them."""
+        state, hc, alpha = self._recur(state, self.embed(prev_tokens))
+        return torch.log_softmax(self._output(hc).float(), dim=-1), state, alpha
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,8 +1,8 @@
 """Decode images of formulas to LaTeX: one path, many paths, or folders (recursively).
 
-Import-light on purpose: `img2tex predict` on one image is dominated by start-up, so torch and
-the model code are imported only when a model is actually loaded, and a few images decoded
-greedily on the CPU go through numpy_model.py and never import torch at all (`pick_engine`).
+Import-light on purpose: `img2tex predict` on one image is dominated by start-up, so the engine
+(ONNX Runtime on the CPU, torch for CUDA; see `decoding.engine`) is imported only when the model
+is first used, and torch never on the CPU path.
 """
 
 from __future__ import annotations
@@ -13,27 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.errors import Img2TexError, ModelError
-from img2tex.hypotheses import DecodeConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-ENGINES = ("auto", "torch", "numpy")
-
-#: Up to this many images, greedy CPU decoding goes through numpy: importing torch costs 1.1-1.6 s
-#: and numpy decodes one image of the default model in ~0.05-0.15 s, while torch's batched
-#: decoding (~27 images/s with 16 per batch) only pays off from about 20 images on (2-core CPU).
-NUMPY_MAX_IMAGES = 8
 
 #: Images decoded together by default.
 BATCH_SIZE = 16
 
 #: Images read ahead, in batches, so a window can be decoded in order of size (see predict_paths).
 WINDOW_BATCHES = 16
-
-
-def pick_engine(n_images: int, beam: int, device: str) -> str:
-    """'numpy' for a few images decoded greedily on the CPU, 'torch' for everything else."""
-    return "numpy" if n_images <= NUMPY_MAX_IMAGES and beam <= 1 and device in ("auto", "cpu") else "torch"
 
 
 @dataclass
@@ -81,9 +70,9 @@ def find_images(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
 class Predictor:
     """A model folder plus decoding settings; `predict_arrays` decodes preprocessed images.
 
-    `engine`: 'torch' (batched, any beam, CPU or CUDA), 'numpy' (greedy, one image at a time, no
-    torch import) or 'auto' (`pick_engine` by the number of images, decided on the first call).
-    The config and vocabulary are checked at once; the weights are read on first use.
+    `engine`: 'onnx' (ONNX Runtime on the CPU, no torch), 'torch' (CPU or CUDA) or 'auto' (ONNX
+    Runtime on the CPU when the folder holds an export, torch otherwise). The config and
+    vocabulary are checked at once; the engine is loaded on first use.
     """
 
     def __init__(
@@ -96,37 +85,25 @@ class Predictor:
         scale: float | None = None,
         engine: str = "auto",
     ) -> None:
+        from img2tex.decoding.engine import pick_engine
         from img2tex.modelfile import load_config, load_vocab
 
-        if engine not in ENGINES:
-            raise ModelError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        if engine == "numpy" and (beam > 1 or device == "cuda"):
-            raise ModelError("the numpy engine decodes greedily on the CPU; use engine torch for beam search or CUDA")
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         model_cfg, self.image_cfg, _ = load_config(self.model_dir)
         self.vocab = load_vocab(self.model_dir, model_cfg)
-        self.device_name, self.engine = device, engine
+        self.device_name = device
+        self.engine = pick_engine(engine, device, self.model_dir)
         self.dcfg = DecodeConfig(beam=beam, max_len=max_len)
         self.batch_size = max(1, batch_size)
         self.scale = scale
-        self._model: Any = None
+        self._engine: Any = None
 
-    def load(self, n_images: int = NUMPY_MAX_IMAGES + 1) -> None:
-        """Read the weights into the engine chosen for `n_images` (no-op once loaded)."""
-        if self._model is not None:
-            return
-        if self.engine == "auto":
-            self.engine = pick_engine(n_images, self.dcfg.beam, self.device_name)
-        if self.engine == "numpy":
-            from img2tex.numpy_model import NumpyModel
+    def load(self) -> None:
+        """Load the engine (no-op once loaded)."""
+        if self._engine is None:
+            from img2tex.decoding.engine import load_engine
 
-            self._model = NumpyModel(self.model_dir)
-        else:
-            from img2tex.checkpoint import load_model
-            from img2tex.device import pick_device
-
-            self.device = pick_device(self.device_name)
-            self._model, _, _ = load_model(self.model_dir, self.device)
+            self._engine, self.device = load_engine(self.model_dir, self.device_name, self.engine)
 
     def prepare(self, path_or_bytes: str | Path | bytes) -> Any:
         """Load and preprocess one image (ImageError on a bad one)."""
@@ -136,26 +113,15 @@ class Predictor:
 
     def predict_arrays(self, arrays: Sequence[Any]) -> list[tuple[str, float]]:
         """(latex, score) for preprocessed uint8 arrays, decoded in one batch."""
+        from img2tex.decoding.search import decode
+        from img2tex.images import batch_arrays
         from img2tex.tokenizer import to_latex
 
-        self.load(len(arrays))
-        if self.engine == "numpy":
-            hyps = [self._model.greedy(a, self.dcfg) for a in arrays]
-        else:
-            from img2tex.data.pipeline import collate_images
-            from img2tex.decoding import decode
-
-            images, mask = collate_images(arrays, self.image_cfg.bucket)
-            hyps = decode(
-                self._model,
-                images.to(self.device),
-                mask.to(self.device),
-                self.dcfg,
-                self.vocab.bos_id,
-                self.vocab.eos_id,
-            )
+        self.load()
+        images, mask = batch_arrays(arrays, self.image_cfg.bucket)
+        hyps = decode(self._engine, images, mask, self.dcfg, self.vocab.bos_id, self.vocab.eos_id)
         # to_latex: the token form spells dimensions with spaces, which TeX cannot read.
-        return [(to_latex(" ".join(self.vocab.decode(h.tokens))), h.score) for h in hyps]
+        return [(to_latex(self.vocab.text(h.tokens)), h.score) for h in hyps]
 
     def predict_paths(self, inputs: Iterable[str | Path], out_dir: str | Path | None = None) -> Iterator[Prediction]:
         """Yield a Prediction per image found in `inputs`, in order; a bad image yields an error
@@ -170,7 +136,7 @@ class Predictor:
         from img2tex.images import bucket_shape
 
         items = find_images(inputs)
-        self.load(len(items))
+        self.load()
         window = self.batch_size * WINDOW_BATCHES
         for s in range(0, len(items), window):
             chunk = items[s : s + window]

@@ -31,16 +31,17 @@ from img2tex.architecture import ModelConfig
 from img2tex.checkpoint import load_model, load_training_state, save_model, save_training_state
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
 from img2tex.data.split import Split
-from img2tex.decoding import decode_split
+from img2tex.decoding.hypotheses import DecodeConfig
+from img2tex.decoding.splits import decode_split
+from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.device import pick_device
 from img2tex.errors import ModelError
 from img2tex.fileio import atomic_write_text
-from img2tex.hypotheses import DecodeConfig
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.modelfile import load_config
-from img2tex.progress import TrainingBar, training_bar
+from img2tex.progress import TrainingBar, stderr_console, training_bar
 from img2tex.runlog import LOG, append_log, draw_run
 from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 from img2tex.vocab import Vocab, build_vocab
@@ -315,7 +316,7 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
         n = int((b.tgt_out != ds.vocab.pad_id).sum())
         total += float(token_loss(logits, b.tgt_out, ds.vocab.pad_id)) * n
         count += n
-    hyps = decode_split(model, ds, DecodeConfig(beam=1, max_len=cfg.decode_max_len), cfg.val_batch_size, device)
+    hyps = decode_split(TorchEngine(model), ds, DecodeConfig(beam=1, max_len=cfg.decode_max_len), cfg.val_batch_size)
     s = score([ds.formula(k) for k in range(len(ds))], [ds.vocab.text(h.tokens) for h in hyps])
     return {
         "val_loss": total / max(count, 1),
@@ -351,6 +352,27 @@ def end_epoch(run: Run) -> dict[str, Any]:
 # -- the whole run ----------------------------------------------------------------------------
 
 
+def export_best(run: Run) -> bool:
+    """Export best/ to ONNX (for prediction without torch) unless its export is current; a
+    failure is reported and training's result stands."""
+    from img2tex.export import check_export, export_model
+
+    best = run.dir / "best"
+    if not (best / "model.safetensors").exists():
+        return False
+    try:
+        check_export(best)
+        return True
+    except ModelError:
+        pass
+    try:
+        export_model(best)
+    except ModelError as exc:
+        stderr_console().print(f"warning: {exc}", highlight=False)
+        return False
+    return True
+
+
 def fit(run: Run, progress: bool = True) -> dict[str, Any]:
     """Run epochs until `epochs` (or `max_steps`); returns a summary whose status is 'done',
     'stopped' (at max_steps) or 'interrupted' (Ctrl-C). Every way out leaves a checkpoint."""
@@ -369,9 +391,11 @@ def fit(run: Run, progress: bool = True) -> dict[str, Any]:
         save_checkpoint(run)
     if (run.dir / LOG).exists():
         draw_run(run.dir)
+    exported = status != "interrupted" and run.cfg.export and export_best(run)
     p = run.progress
     return {
         "status": status,
+        "exported": exported,
         "step": p.step,
         "epoch": p.epoch,
         "best": p.best,

@@ -45,6 +45,8 @@ class TrainConfig:
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
     scale_jitter: float = 0.0
     jitter_prob: float = 0.5
+    #: Export best/ to ONNX when the run ends (not on Ctrl-C), so it predicts without torch.
+    export: bool = True
 
     def __post_init__(self) -> None:
         if self.bf16 not in ("auto", "on", "off"):

@@ -52,6 +52,9 @@ fi
 # 4. Ship: the best checkpoint becomes the default model.
 mkdir -p models/default
 cp "$RUN/best/model.safetensors" "$RUN/best/config.json" "$RUN/best/vocab.json" models/default/
+# The ONNX graphs that predict runs on (training exported best/ already; this makes sure they
+# belong to these weights).
+img2tex export models/default
 # ... and the run's record and resume state go to models/training.
 mkdir -p models/training
 cp -r "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" "$RUN/last" models/training/

@@ -8,7 +8,6 @@ from img2tex.checkpoint import load_model, load_training_state, save_model, save
 from img2tex.errors import ModelError
 from img2tex.images import ImageConfig
 from img2tex.vocab import build_vocab
-from tests.test_model import tiny
 
 
 def vocab12():
@@ -18,8 +17,8 @@ def vocab12():
 
 
 @pytest.fixture
-def saved(tmp_path):
-    m = tiny()
+def saved(tmp_path, tiny_model):
+    m = tiny_model()
     save_model(tmp_path / "m", m, vocab12(), ImageConfig(bucket=32))
     return m, tmp_path / "m"
 
@@ -82,14 +81,16 @@ def test_corrupt_files(saved):
         load_model(d / "nope")
 
 
-def test_training_state_round_trip(tmp_path):
+def test_training_state_round_trip(tmp_path, tiny_model):
     import random
 
     import numpy as np
 
-    m = tiny()
+    m = tiny_model()
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    m(torch.rand(2, 1, 32, 32), torch.ones(2, 32, 32, dtype=torch.bool), torch.tensor([[1, 4], [1, 5]])).sum().backward()
+    m(
+        torch.rand(2, 1, 32, 32), torch.ones(2, 32, 32, dtype=torch.bool), torch.tensor([[1, 4], [1, 5]])
+    ).sum().backward()
     opt.step()
     save_training_state(tmp_path, opt, {"step": 7, "epoch": 1, "position": 3})
     expect = (torch.rand(3), np.random.rand(3), random.random())

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
 from img2tex import __version__
 from img2tex.cli import main
 
-HAVE_LATEX = shutil.which("latex") is not None and shutil.which("dvipng") is not None
-needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="needs latex and dvipng (texlive-latex-base, dvipng)")
-
 FORMULAS = ["x ^ { 2 } + y ^ { 2 }", "\\frac { a } { b }", "\\alpha _ { n }", "e ^ { i \\pi } = - 1"]
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        stdin: str | None = None) -> tuple[int, str, str]:
+def run(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: str | None = None
+) -> tuple[int, str, str]:
     """Run `img2tex ARGS` in-process through the console-script entry point."""
     monkeypatch.setattr(sys, "argv", ["img2tex", *args])
     if stdin is not None:
@@ -39,7 +35,7 @@ def test_version(capsys, monkeypatch):
     assert code == 0 and out.strip() == f"img2tex {__version__}"
 
 
-@pytest.mark.parametrize("command", ["predict", "eval", "train", "render", "vocab", "corpus"])
+@pytest.mark.parametrize("command", ["predict", "eval", "train", "render", "vocab", "corpus", "export"])
 def test_every_command_explains_itself(command, capsys, monkeypatch):
     code, out, _ = run([command, "--help"], capsys, monkeypatch)
     assert code == 0
@@ -87,7 +83,7 @@ def test_vocab_from_processed_folder(tmp_path, capsys, monkeypatch):
     assert 0 < summary["unknown_rate"] < 1
 
 
-@needs_latex
+@pytest.mark.usefixtures("needs_latex")
 def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     formulas = tmp_path / "f.lst"
     formulas.write_text("\n".join(FORMULAS + ["\\frac{a}{b", "\\input{/etc/passwd}"]) + "\n")
@@ -100,15 +96,35 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert len(pngs) == 4
 
     run_dir = tmp_path / "run"
-    code, out, err = run(["train", str(data / "packed"), "-o", str(run_dir), "--val", str(data), "--val-split",
-                          "train", "--max-steps", "3", "--batch-size", "4", "--epochs", "1", "--val-size", "4"],
-                         capsys, monkeypatch)
+    code, out, err = run(
+        [
+            "train",
+            str(data / "packed"),
+            "-o",
+            str(run_dir),
+            "--val",
+            str(data),
+            "--val-split",
+            "train",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--val-size",
+            "4",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     assert (run_dir / "last" / "model.safetensors").is_file()
     model = run_dir / "last"
 
-    code, out, err = run(["eval", str(data), "--split", "train", "--model", str(model), "-o", str(tmp_path / "ev")],
-                         capsys, monkeypatch)
+    code, out, err = run(
+        ["eval", str(data), "--split", "train", "--model", str(model), "-o", str(tmp_path / "ev")], capsys, monkeypatch
+    )
     assert code == 0, err
     rep = json.loads(out)
     assert rep["count"] == 4 and 0.0 <= rep["bleu"] <= 100.0
@@ -120,15 +136,58 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
 
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    code, out, err = run(["predict", "-", "--json", "--model", str(model)], capsys, monkeypatch,
-                         stdin=f"{pngs[0]}\n{bad}\n{pngs[1]}\n")
+    code, out, err = run(
+        ["predict", "-", "--json", "--model", str(model)], capsys, monkeypatch, stdin=f"{pngs[0]}\n{bad}\n{pngs[1]}\n"
+    )
     assert code == 3  # one failed, the others decoded
     rows = [json.loads(line) for line in out.splitlines()]
     assert [("error" in r) for r in rows] == [False, True, False]
     assert "bad.png" in err
 
     tex = tmp_path / "tex"
-    code, out, err = run(["predict", str(data / "images_processed"), "--out", str(tex), "--model", str(model)],
-                         capsys, monkeypatch)
+    code, out, err = run(
+        ["predict", str(data / "images_processed"), "--out", str(tex), "--model", str(model)], capsys, monkeypatch
+    )
     assert code == 0, err
     assert sorted(p.stem for p in tex.glob("*.tex")) == sorted(p.stem for p in pngs)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "."],
+        ["export", "."],
+        ["predict", "x.png", "--engine", "torch"],
+        ["predict", "x.png", "--device", "cuda"],
+    ],
+)
+def test_torch_commands_without_torch(args, tmp_path, capsys, monkeypatch):
+    """Without torch (a plain install), what needs it says so in one line with the install command."""
+    import img2tex.decoding.engine as engine
+
+    monkeypatch.setattr(engine, "torch_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    from PIL import Image
+
+    Image.new("L", (40, 20), 255).save(tmp_path / "x.png")
+    code, out, err = run(args, capsys, monkeypatch)
+    assert code == 1 and out == ""
+    assert 'pip install "img2tex[train]"' in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_needs_no_torch(capsys, monkeypatch):
+    """The shipped model predicts on ONNX Runtime: torch is never imported."""
+    import subprocess
+
+    code = (
+        "import sys; from img2tex.cli import main; sys.argv = ['img2tex', 'predict', 'examples/quadratic.png']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "x = \\frac { - b \\pm \\sqrt { b ^ { 2 } - 4 a c } } { 2 a }"

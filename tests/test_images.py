@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import zlib
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +142,7 @@ def test_truncated_png(tmp_path: Path) -> None:
 
 def _huge_png(width: int, height: int) -> bytes:
     """A valid, small PNG claiming a huge 1-bit canvas (a decompression bomb)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 

@@ -1,21 +1,14 @@
 import pytest
 import torch
 
+from img2tex.architecture import ModelConfig, cpu_config, paper_config
 from img2tex.errors import ModelError
-from img2tex.architecture import ModelConfig, cpu_config, paper_config, positional_encoding_2d
-from img2tex.model import Img2TexModel, count_parameters
-
-
-def tiny(cell: str = "lstm") -> Img2TexModel:
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=12, enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)], emb_dim=8,
-                      hidden_dim=16, attn_dim=8, cell=cell, dropout=0.0)
-    return Img2TexModel(cfg).eval()
+from img2tex.model import Img2TexModel, count_parameters, positional_encoding_2d
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_forward_shapes(cell):
-    m = tiny(cell)
+def test_forward_shapes(cell, tiny_model):
+    m = tiny_model(cell)
     images = torch.rand(3, 1, 32, 64)
     mask = torch.ones(3, 32, 64, dtype=torch.bool)
     logits = m(images, mask, torch.randint(0, 12, (3, 7)))
@@ -24,9 +17,9 @@ def test_forward_shapes(cell):
     assert mem.feats.shape == (3, 4 * 8, 16) and mem.mask.all()
 
 
-def test_padding_does_not_change_output():
+def test_padding_does_not_change_output(tiny_model):
     """A padded image in a batch decodes like the same image alone (masks + zero padding)."""
-    m = tiny()
+    m = tiny_model()
     img = torch.rand(1, 1, 32, 48)
     alone = m(img, torch.ones(1, 32, 48, dtype=torch.bool), torch.tensor([[1, 5, 6]]))
     big = torch.zeros(2, 1, 48, 96)
@@ -41,15 +34,15 @@ def test_padding_does_not_change_output():
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
 
 
-def test_step_matches_forward():
-    m = tiny()
+def test_step_matches_forward(tiny_model):
+    m = tiny_model()
     images = torch.rand(2, 1, 32, 64)
     mask = torch.ones(2, 32, 64, dtype=torch.bool)
     tgt = torch.tensor([[1, 4, 5, 6], [1, 7, 7, 8]])
     full = torch.log_softmax(m(images, mask, tgt), dim=-1)
     state = m.init_state(m.encode(images, mask))
     for t in range(tgt.shape[1]):
-        logp, state = m.step(state, tgt[:, t])
+        logp, state, _ = m.step(state, tgt[:, t])
         assert torch.allclose(logp, full[:, t], atol=1e-5)
 
 
@@ -71,6 +64,6 @@ def test_bad_config_raises_model_error():
 
 
 def test_positional_encoding_distinguishes_cells():
-    pe = torch.from_numpy(positional_encoding_2d(4, 6, 16))
+    pe = positional_encoding_2d(4, 6, 16, torch.zeros(1))
     assert pe.shape == (24, 16)
     assert torch.cdist(pe, pe).add(torch.eye(24)).min() > 0.1

@@ -7,7 +7,6 @@ from PIL import Image
 
 from img2tex.errors import ModelError
 from img2tex.predict import Predictor, default_model_dir, find_images, predict
-from tests.test_evaluate import model_dir  # noqa: F401  (fixture)
 
 
 def write_png(path, i=0):
@@ -35,10 +34,19 @@ def test_find_images_recursive(images):
     assert find_images([images / "a.png"]) == [(images / "a.png", images.joinpath("a.png").relative_to(images))]
 
 
-def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_path):  # noqa: F811
+def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_path):
     out = tmp_path / "tex"
-    preds = list(predict([images, tmp_path / "missing.png"], model_dir=model_dir, beam=2, batch_size=2,
-                         out_dir=out, device="cpu", max_len=5))
+    preds = list(
+        predict(
+            [images, tmp_path / "missing.png"],
+            model_dir=model_dir,
+            beam=2,
+            batch_size=2,
+            out_dir=out,
+            device="cpu",
+            max_len=5,
+        )
+    )
     assert [p.path.name for p in preds] == ["a.png", "broken.png", "b.jpg", "c.PNG", "missing.png"]
     bad = {p.path.name: p.error for p in preds if not p.ok}
     assert set(bad) == {"broken.png", "missing.png"}
@@ -49,7 +57,7 @@ def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_pat
     assert (out / "sub" / "b.tex").exists() and (out / "a.tex").exists()
 
 
-def test_batched_equals_single(model_dir, images):  # noqa: F811
+def test_batched_equals_single(model_dir, images):
     pr = Predictor(model_dir, device="cpu", beam=3, max_len=6, batch_size=8)
     files = [images / "a.png", images / "sub" / "b.jpg", images / "sub" / "c.PNG"]
     batched = [(p.latex, p.score) for p in pr.predict_paths(files)]

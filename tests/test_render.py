@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ from img2tex import render
 from img2tex.errors import RenderError
 from img2tex.render import RenderConfig, render_formulas, unsafe_reason
 
-pytestmark = pytest.mark.skipif(shutil.which("latex") is None or shutil.which("dvipng") is None,
-                                reason="latex/dvipng not installed")
+pytestmark = pytest.mark.usefixtures("needs_latex")
 
 GOOD = [r"a^2+b^2=c^2", r"\frac{1}{2}\sqrt{x}", r"\sum_{i=1}^{n} i", r"\alpha+\beta"]
 
@@ -94,8 +92,18 @@ def test_screen_refuses_hostile(formula: str) -> None:
     assert unsafe_reason(formula) is not None
 
 
-@pytest.mark.parametrize("formula", [r"a \% b", r"\$ 5", r"\# x", r"\begin{array}{cc} a & b \end{array}",
-                                     r"\left( x \right)", r"\overline{x}", r"\endline"[:0] + r"x^{2}"])
+@pytest.mark.parametrize(
+    "formula",
+    [
+        r"a \% b",
+        r"\$ 5",
+        r"\# x",
+        r"\begin{array}{cc} a & b \end{array}",
+        r"\left( x \right)",
+        r"\overline{x}",
+        r"\endline"[:0] + r"x^{2}",
+    ],
+)
 def test_screen_allows_normal(formula: str) -> None:
     assert unsafe_reason(formula) is None
 
@@ -118,9 +126,13 @@ def test_tex_itself_is_locked_down(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     touched = tmp_path / "touched"
     secret = tmp_path / "secret.tex"
     secret.write_text("\\typeout{SECRETWORD}")
-    formulas = ["x", rf"\immediate\write18{{touch {touched}}} y",
-                rf"\immediate\openout5={target} \immediate\write5{{hi}}\immediate\closeout5 y",
-                rf"\input{{{secret}}}", "z"]
+    formulas = [
+        "x",
+        rf"\immediate\write18{{touch {touched}}} y",
+        rf"\immediate\openout5={target} \immediate\write5{{hi}}\immediate\closeout5 y",
+        rf"\input{{{secret}}}",
+        "z",
+    ]
     rep = render_formulas(formulas, tmp_path / "out", RenderConfig(jobs=1))
     assert not touched.exists() and not target.exists()
     bad = {d["index"]: str(d["reason"]) for d in rep.failed}
@@ -152,8 +164,9 @@ def test_rerun_does_not_retry_what_tex_rejected(tmp_path: Path, monkeypatch: pyt
     assert again.failed == first.failed
     # A changed formula under the same name is new work; --retry-failed gives TeX another go.
     assert render_formulas(formulas, tmp_path, RenderConfig(jobs=1, retry_failed=True)).latex_runs > 0
-    changed = render_formulas([GOOD[0], r"x + y", GOOD[1]], tmp_path, cfg,
-                              names=[render.default_name(f) for f in formulas])
+    changed = render_formulas(
+        [GOOD[0], r"x + y", GOOD[1]], tmp_path, cfg, names=[render.default_name(f) for f in formulas]
+    )
     assert changed.rendered == 1 and not changed.failed
 
 
@@ -165,8 +178,9 @@ def test_augmentation_is_seeded(tmp_path: Path) -> None:
     for p in (tmp_path / "a" / "images_processed").iterdir():
         a = np.asarray(Image.open(p))
         assert np.array_equal(a, np.asarray(Image.open(tmp_path / "b" / "images_processed" / p.name)))
-        assert not np.array_equal(a.shape, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)).shape) \
-            or not np.array_equal(a, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)))
+        assert not np.array_equal(
+            a.shape, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)).shape
+        ) or not np.array_equal(a, np.asarray(Image.open(tmp_path / "c" / "images_processed" / p.name)))
 
 
 def test_bad_settings_and_missing_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

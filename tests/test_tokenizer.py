@@ -7,22 +7,27 @@ import pytest
 from img2tex.errors import FormulaError
 from img2tex.tokenizer import normalize, to_latex, tokenize
 
-DATA = Path("/work/shared/data/im2latex-100k")
-TSV = DATA / "formulas" / "val_test_normalized_by_idx.tsv"
-RAW = DATA / "sample" / "formulas.raw.lst"
-NORM = DATA / "sample" / "formulas.norm.lst"
-
-needs_data = pytest.mark.skipif(not TSV.exists() or not RAW.exists(), reason="im2latex-100k data not here")
+# inside the shared im2latex-100k folder
+TSV = Path("formulas") / "val_test_normalized_by_idx.tsv"
+RAW = Path("sample") / "formulas.raw.lst"
+NORM = Path("sample") / "formulas.norm.lst"
 
 
-def _norm_formulas() -> list[str]:
-    lines = TSV.read_text(encoding="utf-8").split("\n")[1:]
+@pytest.fixture
+def data(shared_im2latex: Path) -> Path:
+    """The shared im2latex-100k folder; skips the test unless it holds TSV and RAW."""
+    if not (shared_im2latex / TSV).exists() or not (shared_im2latex / RAW).exists():
+        pytest.skip("im2latex-100k data not here")
+    return shared_im2latex
+
+
+def _norm_formulas(data: Path) -> list[str]:
+    lines = (data / TSV).read_text(encoding="utf-8").split("\n")[1:]
     return [line.split("\t")[4] for line in lines if line]
 
 
-@needs_data
-def test_round_trip_share_over_val_test():
-    formulas = _norm_formulas()
+def test_round_trip_share_over_val_test(data):
+    formulas = _norm_formulas(data)
     assert len(formulas) > 18_000
     ok = sum(" ".join(tokenize(f)) == f for f in formulas)
     assert ok / len(formulas) >= 0.995, ok / len(formulas)
@@ -53,15 +58,14 @@ def test_tokenize_examples(text, tokens):
     assert tokenize(text) == tokens
 
 
-def _sample_pairs() -> list[tuple[str, str]]:
-    raw = RAW.read_text(encoding="latin-1").split("\n")[:1200]
-    norm = NORM.read_text(encoding="latin-1").split("\n")[:1200]
+def _sample_pairs(data: Path) -> list[tuple[str, str]]:
+    raw = (data / RAW).read_text(encoding="latin-1").split("\n")[:1200]
+    norm = (data / NORM).read_text(encoding="latin-1").split("\n")[:1200]
     return list(zip(raw, norm))
 
 
-@needs_data
-def test_normalize_matches_dataset_on_sample_pairs():
-    pairs = _sample_pairs()
+def test_normalize_matches_dataset_on_sample_pairs(data):
+    pairs = _sample_pairs(data)
     assert len(pairs) == 1200
     ok = sum(normalize(r) == n.strip() for r, n in pairs)
     # measured 0.9525; most of the rest are deliberate (see normalize's docstring):
@@ -69,9 +73,8 @@ def test_normalize_matches_dataset_on_sample_pairs():
     assert ok / len(pairs) >= 0.94, ok / len(pairs)
 
 
-@needs_data
-def test_normalize_is_idempotent_on_dataset_formulas():
-    formulas = _norm_formulas()[:4000]
+def test_normalize_is_idempotent_on_dataset_formulas(data):
+    formulas = _norm_formulas(data)[:4000]
     ok = sum(normalize(f) == f for f in formulas)
     assert ok / len(formulas) >= 0.99, ok / len(formulas)
 
@@ -106,7 +109,10 @@ def test_normalize_is_idempotent_on_dataset_formulas():
         (r"\left(\frac{a}{b}\right)^2", r"\left( \frac { a } { b } \right) ^ { 2 }"),
         (r"\leftarrow \rightarrow", r"\leftarrow \rightarrow"),
         (r"\pmatrix{a&b\cr c&d\cr}", r"\left( \begin{matrix} { a } & { b } \\ { c } & { d } \\ \end{matrix} \right)"),
-        (r"\begin{array}{cc}a&b\\c&d\end{array}", r"\begin{array} { c c } { a } & { b } \\ { c } & { d } \\ \end{array}"),
+        (
+            r"\begin{array}{cc}a&b\\c&d\end{array}",
+            r"\begin{array} { c c } { a } & { b } \\ { c } & { d } \\ \end{array}",
+        ),
         (r"\begin{pmatrix}1\end{pmatrix}", r"\left( \begin{matrix} { 1 } \\ \end{matrix} \right)"),
         (r"\sum\limits_{i} \int\limits_0", r"\sum _ { i } \int \limits _ { 0 }"),
         (r"\hskip 1.5cm", r"\hspace { 1 . 5 c m }"),

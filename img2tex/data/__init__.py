@@ -6,7 +6,8 @@ Modules, in import order (each imports only those above it):
 - `folders`: readers of the folder layouts (im2latex-100k, processed, plain labels) -> `FolderSplit`;
 - `packed`: the packed format (`write_packed`, `PackedSplit`, `pack_processed`);
 - `layout`: detect a path's layout and open it (`open_split`, `open_splits`, `formulas_of`);
-- `pipeline` (torch): `SplitDataset`, bucketed batches, collation.
+- `dataset`: `SplitDataset`, a split as the network reads it (preprocessed images, token ids);
+- `pipeline` (torch): bucketed batches and collation for training.
 
 Names are imported from their module (``from img2tex.data.layout import open_split``); this
 package re-exports nothing, so each name has one import path.

@@ -1,4 +1,4 @@
-"""Tests for img2tex.datasets: each layout on a tiny fabricated folder, and each error."""
+"""Tests for img2tex.data.folders: each folder layout on a tiny fabricated folder, and each error."""
 
 from __future__ import annotations
 
@@ -6,69 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from img2tex.data import packed
 from img2tex.data.folders import DatasetWarning, Example, read_im2latex, read_plain, read_processed
 from img2tex.data.layout import detect_layout, formulas_of, open_split
 from img2tex.data.split import Split
-from img2tex.fileio import read_lines
 from img2tex.errors import DatasetError, ImageError
 
-SHARED = Path("/work/shared/data/im2latex-100k")
-
-
-def write_png(path: Path, h: int = 12, w: int = 30, rgba: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    a = np.full((h, w), 255, np.uint8)
-    a[3:-3, 4:-4] = 0
-    if rgba:  # the original im2latex look: black ink on transparent
-        im = Image.fromarray(np.dstack([np.zeros_like(a)] * 3 + [255 - a]), "RGBA")
-    else:
-        im = Image.fromarray(a)
-    im.save(path)
-
-
-@pytest.fixture()
-def im2latex_root(tmp_path: Path) -> Path:
-    root = tmp_path / "im2latex"
-    root.mkdir()
-    # formula 1 holds a bare \r (must not split), formula 2 is latin-1, file ends with \n
-    (root / "im2latex_formulas.lst").write_bytes(b"a^2 + b^2\n\\frac{1}{2}\rx\nx = \xe9\nE=mc^2\n")
-    (root / "im2latex_train.lst").write_text("0 aaa basic\n3 bbb basic\n")
-    (root / "im2latex_validate.lst").write_text("1 ccc basic\n2 ddd basic\n")
-    for name in ("aaa", "bbb", "ccc", "ddd"):
-        write_png(root / "formula_images" / f"{name}.png", h=20 + len(name), rgba=True)
-    return root
-
-
-@pytest.fixture()
-def processed_root(tmp_path: Path) -> Path:
-    root = tmp_path / "processed"
-    root.mkdir()
-    (root / "formulas.norm.lst").write_text("a ^ { 2 }\n\\frac { 1 } { 2 }\nx\n")
-    (root / "im2latex_train_filter.lst").write_text("p0.png 0\np2.png 2\n")
-    (root / "validate_filter.lst").write_text("p1.png 1\n")
-    for n in ("p0", "p1", "p2"):
-        write_png(root / "images_processed" / f"{n}.png")
-    return root
-
-
-@pytest.fixture()
-def plain_root(tmp_path: Path) -> Path:
-    root = tmp_path / "mine"
-    write_png(root / "one.png", h=15, w=40)
-    write_png(root / "sub" / "two.png")
-    (root / "labels.tsv").write_text("image\tformula\none.png\tx ^ { 2 }\nsub/two.png\ta \\quad b\n\n")
-    return root
-
-
 # ---------------------------------------------------------------- im2latex
-
-
-def test_read_lines_splits_on_newline_only(im2latex_root: Path) -> None:
-    lines = read_lines(im2latex_root / "im2latex_formulas.lst")
-    assert lines == ["a^2 + b^2", "\\frac{1}{2}\rx", "x = \xe9", "E=mc^2"]
 
 
 def test_read_im2latex(im2latex_root: Path) -> None:
@@ -191,36 +135,7 @@ def test_corrupt_image_raises_image_error(plain_root: Path) -> None:
         ds.shape(0)
 
 
-# ---------------------------------------------------------------- detection, formulas_of
-
-
-def test_open_split_detects_layouts(im2latex_root: Path, processed_root: Path, plain_root: Path) -> None:
-    assert detect_layout(im2latex_root) == "im2latex"
-    assert detect_layout(processed_root) == "processed"
-    assert detect_layout(plain_root) == "plain"
-    assert len(open_split(im2latex_root, "validate")) == 2
-    assert len(open_split(processed_root, "train")) == 2
-    assert len(open_split(plain_root, "test")) == 2  # only labels.tsv: used for any split
-    assert len(open_split(plain_root / "labels.tsv")) == 2
-    (plain_root / "test.tsv").write_text("one.png\tz\n")  # a per-split file wins
-    assert open_split(plain_root, "test").formula(0) == "z"
-
-
-def test_open_split_errors(tmp_path: Path, im2latex_root: Path) -> None:
-    with pytest.raises(DatasetError, match="not a dataset folder"):
-        open_split(tmp_path, "train")
-    with pytest.raises(DatasetError, match="no such file or folder"):
-        open_split(tmp_path / "nothing", "train")
-    with pytest.raises(DatasetError, match="name one"):
-        open_split(im2latex_root)
-
-
-def test_formulas_of_without_images(im2latex_root: Path, plain_root: Path) -> None:
-    import shutil
-
-    shutil.rmtree(im2latex_root / "formula_images")
-    assert formulas_of(im2latex_root, "train") == ["a^2 + b^2", "E=mc^2"]
-    assert formulas_of(plain_root) == ["x ^ { 2 }", "a \\quad b"]
+# ---------------------------------------------------------------- formulas only (val_test tsv)
 
 
 def test_formulas_tsv(tmp_path: Path) -> None:
@@ -238,20 +153,3 @@ def test_formulas_tsv(tmp_path: Path) -> None:
         formulas_of(root, "train")
     with pytest.raises(DatasetError, match="formulas only"):
         open_split(root, "validate")
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared im2latex data not present")
-def test_formulas_of_shared_im2latex() -> None:
-    assert len(formulas_of(SHARED, "validate")) == 8463
-
-
-def test_open_split_returns_packed(tmp_path: Path) -> None:
-    """A packed folder written by the real packed.py goes to packed.PackedSplit."""
-    items = [("n0", np.full((10, 20), 255, np.uint8), "x"), ("n1", np.zeros((8, 8), np.uint8), "y")]
-    items[0][1][3:6, 3:9] = 0
-    packed.write_packed(tmp_path / "pk", items)
-    ds = open_split(tmp_path / "pk", "train")
-    assert isinstance(ds, packed.PackedSplit)
-    assert len(ds) == 2 and ds.formula(1) == "y"
-    assert formulas_of(tmp_path / "pk", "train") == ["x", "y"]
-    assert detect_layout(tmp_path / "pk") == "packed"

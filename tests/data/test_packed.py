@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from img2tex.errors import DatasetError
 from img2tex.data.packed import PackedSplit, is_packed, pack_processed, quantize, write_packed
+from img2tex.errors import DatasetError
 
 
 def _images(n: int = 5) -> list[np.ndarray]:
@@ -118,7 +118,12 @@ def test_repacking_a_v2_folder_removes_its_files(tmp_path: Path) -> None:
         (tmp_path / old).write_text("from a version-2 pack")
     write_packed(tmp_path, [("n", _images(1)[0], "x")])
     assert sorted(f.name for f in tmp_path.iterdir()) == [
-        "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
+        "formulas.txt.xz",
+        "images.bin",
+        "index.npy.xz",
+        "names.txt.xz",
+        "packed.json",
+    ]
     assert PackedSplit(tmp_path).formula(0) == "x"
 
 
@@ -127,7 +132,12 @@ def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> Non
     formulas = [r"\frac { a } { b } + \alpha ^ { 2 } = ö" * 20 for _ in imgs]
     write_packed(tmp_path, [(f"bild-{k}-ü", a, f) for k, (a, f) in enumerate(zip(imgs, formulas))])
     assert sorted(f.name for f in tmp_path.iterdir()) == [
-        "formulas.txt.xz", "images.bin", "index.npy.xz", "names.txt.xz", "packed.json"]
+        "formulas.txt.xz",
+        "images.bin",
+        "index.npy.xz",
+        "names.txt.xz",
+        "packed.json",
+    ]
     assert (tmp_path / "formulas.txt.xz").stat().st_size < len("\n".join(formulas).encode()) / 5
     ds = PackedSplit(tmp_path)
     assert [ds.formula(k) for k in range(3)] == formulas and ds.name(2) == "bild-2-ü"

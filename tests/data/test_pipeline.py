@@ -1,45 +1,28 @@
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 import torch
 
-from img2tex.images import ImageConfig
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset, collate_images
+from img2tex.images import ImageConfig
 from img2tex.vocab import build_vocab
 
 
-class FakeSource:
-    """In-memory Split: a dark box per image, sizes varying with the index."""
+@pytest.fixture
+def dataset(fake_split: type) -> Callable[..., SplitDataset]:
+    """Factory: `dataset(n=40, max_tokens=150)` is a SplitDataset over `fake_split(n)`, with a
+    vocabulary of its formulas and the default ImageConfig."""
 
-    def __init__(self, n: int = 40) -> None:
-        self.formulas = [" ".join(["x"] * (1 + i % 7)) + (" + y" if i % 2 else "") for i in range(n)]
-        self.sizes = [(20 + 16 * (i % 3), 40 + 30 * (i % 4)) for i in range(n)]
+    def make(n: int = 40, max_tokens: int = 150) -> SplitDataset:
+        src = fake_split(n)
+        vocab = build_vocab(f.split() for f in src.formulas)
+        return SplitDataset(src, vocab, ImageConfig(), max_tokens=max_tokens)
 
-    def __len__(self) -> int:
-        return len(self.formulas)
-
-    def formula(self, i: int) -> str:
-        return self.formulas[i]
-
-    def name(self, i: int) -> str:
-        return f"img{i}"
-
-    def shape(self, i: int) -> tuple[int, int]:
-        return self.sizes[i]
-
-    def image(self, i: int) -> np.ndarray:
-        h, w = self.sizes[i]
-        a = np.full((h, w), 255, np.uint8)
-        a[h // 2, 4 : w - 4] = 0  # thin strokes: mostly background, like a formula
-        a[4 : h - 4, 4 + i % (w - 8)] = 0
-        return a
+    return make
 
 
-def dataset(n: int = 40, max_tokens: int = 150) -> SplitDataset:
-    src = FakeSource(n)
-    vocab = build_vocab(f.split() for f in src.formulas)
-    return SplitDataset(src, vocab, ImageConfig(), max_tokens=max_tokens)
-
-
-def test_sampler_covers_each_item_once_and_is_seeded():
+def test_sampler_covers_each_item_once_and_is_seeded(dataset):
     ds = dataset()
     s = BucketBatchSampler.for_dataset(ds, batch_size=6, seed=3)
     e0 = s.batches(0)
@@ -49,7 +32,7 @@ def test_sampler_covers_each_item_once_and_is_seeded():
     assert len(s) == len(e0) == 7
 
 
-def test_sampler_groups_similar_shapes():
+def test_sampler_groups_similar_shapes(dataset):
     ds = dataset(60)
     s = BucketBatchSampler.for_dataset(ds, batch_size=5, seed=0)
     shapes = ds.shapes()
@@ -57,7 +40,7 @@ def test_sampler_groups_similar_shapes():
     assert mixed <= 3  # only at group boundaries
 
 
-def test_sampler_resume_mid_epoch():
+def test_sampler_resume_mid_epoch(dataset):
     ds = dataset()
     s = BucketBatchSampler.for_dataset(ds, batch_size=6, seed=1)
     s.set_epoch(2)
@@ -68,7 +51,7 @@ def test_sampler_resume_mid_epoch():
     assert list(s2) == full  # the next pass starts the epoch from the beginning
 
 
-def test_collate_pads_and_frames_tokens():
+def test_collate_pads_and_frames_tokens(dataset):
     ds = dataset()
     items = [ds[0], ds[5]]
     b = Collate(ds.vocab, bucket=16)(items)
@@ -91,14 +74,14 @@ def test_collate_images_ink_scale():
     assert mask.all()
 
 
-def test_dataset_skips_long_formulas():
+def test_dataset_skips_long_formulas(dataset):
     ds = dataset(40, max_tokens=4)
     assert all(len(ids) <= 4 for ids in ds.ids)
     assert 0 < len(ds) < 40
 
 
-def test_scale_jitter_resizes_some_items_reproducibly_per_epoch():
-    src = FakeSource(40)
+def test_scale_jitter_resizes_some_items_reproducibly_per_epoch(fake_split):
+    src = fake_split(40)
     vocab = build_vocab(f.split() for f in src.formulas)
     plain = SplitDataset(src, vocab, ImageConfig())
     jit = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.5, seed=1)

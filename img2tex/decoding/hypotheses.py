@@ -2,8 +2,7 @@
 
 A model that has not converged (or an image unlike its training data) can emit the same token
 or n-gram forever; `loops` stops such a hypothesis once a short pattern has repeated over a long
-stretch, so decoding time stays bounded even before `max_len`. Torch-free, so the torch decoders
-(decoding.py) and the numpy path (numpy_model.py) share one set of rules.
+stretch, so decoding time stays bounded even before `max_len`.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ T = TypeVar("T")
 
 @dataclass
 class DecodeConfig:
+    """How to decode; the one place decoding defaults live (CLI and API read them from here)."""
+
     beam: int = 1  # 1 = greedy
     max_len: int = 200
     length_alpha: float = 1.0  # score = sum(log p) / len ** alpha

@@ -1,0 +1,90 @@
+"""A `Split` as the network reads it: preprocessed images and token ids, filtered by length.
+
+Torch-free, so that evaluation on ONNX Runtime needs no torch; training hands it to torch's
+DataLoader (any object with `__len__` and `__getitem__` is a map-style dataset there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from img2tex.data.split import Split
+from img2tex.images import ImageConfig, preprocess, resize_by
+from img2tex.vocab import Vocab
+
+
+class SplitDataset:
+    """Items (index, preprocessed image, token ids) of a `Split`: a map-style dataset that torch's
+    DataLoader reads directly, and that evaluation reads without torch.
+
+    `scale`: the rescale factor handed to images.preprocess; 1.0 for training renders that are
+    already at the reference glyph size (fast, exact), None to estimate it per image.
+
+    `scale_jitter` (> 0) with probability `jitter_prob` resizes an image by a factor drawn
+    log-uniformly from [1/(1+j), 1+j] and then preprocesses it with the glyph-size estimate, as
+    `img2tex predict` does with a user's image. Without it the model only ever sees its own
+    scale, and images the estimate scales back (blurred) or misjudges read badly (measured on the
+    test split rendered at 0.7x: BLEU 44 against 74 at 1x). Draws are seeded by (seed, epoch,
+    item), so a resumed run sees the same images; `set_epoch` moves to the next draw.
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        vocab: Vocab,
+        image_cfg: ImageConfig,
+        max_tokens: int = 150,
+        scale: float | None = 1.0,
+        limit: int | None = None,
+        scale_jitter: float = 0.0,
+        jitter_prob: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
+        self.scale_jitter, self.jitter_prob, self.seed, self.epoch = scale_jitter, jitter_prob, seed, 0
+        n = len(split) if limit is None else min(limit, len(split))
+        self.ids: list[list[int]] = []
+        self.indices: list[int] = []
+        for i in range(n):
+            toks = split.formula(i).split()
+            if 0 < len(toks) <= max_tokens:
+                self.indices.append(i)
+                self.ids.append(vocab.encode(toks))
+        self._shapes: list[tuple[int, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> tuple[int, np.ndarray, list[int]]:
+        i = self.indices[k]
+        a, scale = self.split.image(i), self.scale
+        if self.scale_jitter > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, k])
+            if rng.random() < self.jitter_prob:
+                span = math.log1p(self.scale_jitter)
+                a, scale = resize_by(a, math.exp(rng.uniform(-span, span))), None
+        return k, preprocess(a, self.image_cfg, scale=scale), self.ids[k]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Approximate model-input sizes from the split's stored sizes (no image decoding),
+        cached; good enough to group batches, exact for renders already at the reference look."""
+        if self._shapes is None:
+            cfg = self.image_cfg
+            out = []
+            for i in self.indices:
+                h, w = self.split.shape(i)
+                fit = min(1.0, (cfg.max_height + 2 * cfg.pad) / h, (cfg.max_width + 2 * cfg.pad) / w)
+                out.append((max(1, round(h * fit)), max(1, round(w * fit))))
+            self._shapes = out
+        return self._shapes
+
+    def name(self, k: int) -> str:
+        return self.split.name(self.indices[k])
+
+    def formula(self, k: int) -> str:
+        return self.split.formula(self.indices[k])

@@ -1,0 +1,153 @@
+"""Greedy and beam search, written once over numpy arrays and used with every engine.
+
+An engine (see `engine.Engine`) runs the network: it encodes a batch of images into a state and
+advances that state one token at a time, returning log-probabilities as a numpy array. Everything
+about choosing tokens lives here, so ONNX Runtime, torch on the CPU and torch on CUDA decode by
+the same rules and only the network's arithmetic can differ between them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from img2tex.decoding.engine import Engine
+from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis, loops
+
+NEG_INF = float("-inf")
+
+
+def greedy(
+    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
+) -> list[Hypothesis]:
+    """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len."""
+    state = engine.encode(images, mask)
+    b = images.shape[0]
+    prev = np.full(b, bos, dtype=np.int64)
+    done = np.zeros(b, dtype=bool)
+    ended = np.zeros(b, dtype=bool)
+    lengths = np.zeros(b, dtype=np.int64)
+    logp_sum = np.zeros(b, dtype=np.float64)
+    seqs = np.empty((b, 0), dtype=np.int64)
+    for _ in range(cfg.max_len):
+        logp, state, _ = engine.step(state, prev)
+        tok = logp.argmax(axis=1)
+        lp = logp[np.arange(b), tok]
+        live = ~done
+        logp_sum += np.where(live, lp, 0.0)
+        is_eos = live & (tok == eos)
+        ended |= is_eos
+        lengths += live & ~is_eos
+        done |= is_eos
+        seqs = np.concatenate([seqs, np.where(done, eos, tok)[:, None]], axis=1)
+        done |= loops(seqs, cfg.max_period, cfg.loop_tokens)
+        if done.all():
+            break
+        prev = tok
+    hyps = []
+    for i in range(b):
+        n = int(lengths[i])
+        denom = max(n + int(ended[i]), 1) ** cfg.length_alpha
+        hyps.append(Hypothesis(seqs[i, :n].tolist(), float(logp_sum[i]) / denom, bool(ended[i])))
+    return hyps
+
+
+def beam_search(
+    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
+) -> list[Hypothesis]:
+    """Beam search over a batch: B*K hypotheses advance together; finished ones are set aside
+    with their length-normalised score; an image is done when K hypotheses have finished and the
+    best finished one scores at least as well as the best live one.
+
+    Row i*K+j holds beam j of image i throughout, so a reorder only moves rows within an image's
+    block and the encoded images never move."""
+    k = cfg.beam
+    if k <= 1:
+        return greedy(engine, images, mask, cfg, bos, eos)
+    b = images.shape[0]
+    state = engine.expand(engine.encode(images, mask), k)
+    scores = np.full((b, k), NEG_INF)
+    scores[:, 0] = 0.0  # only one live copy at the start, so the K beams do not duplicate
+    seqs = np.empty((b * k, 0), dtype=np.int64)
+    prev = np.full(b * k, bos, dtype=np.int64)
+    finished: list[list[Hypothesis]] = [[] for _ in range(b)]
+    img_done = np.zeros(b, dtype=bool)
+    for t in range(cfg.max_len):
+        logp, state, _ = engine.step(state, prev)
+        vocab = logp.shape[1]
+        cand = (scores.reshape(b * k, 1) + logp).reshape(b, k * vocab)
+        # The 2K best (2K so that K live ones remain after EOS picks), best first; ties broken by
+        # index as torch.topk does, so engines agree token for token.
+        part = np.argpartition(-cand, 2 * k - 1, axis=1)[:, : 2 * k]
+        order = np.lexsort((part, -np.take_along_axis(cand, part, axis=1)), axis=1)
+        idx = np.take_along_axis(part, order, axis=1)
+        top = np.take_along_axis(cand, idx, axis=1)
+        beam_idx, tok = idx // vocab, idx % vocab
+        new_scores = np.full((b, k), NEG_INF)
+        src = np.tile(np.arange(k), (b, 1)) + (np.arange(b) * k)[:, None]  # done images keep their rows
+        new_tok = np.full((b, k), eos, dtype=np.int64)
+        for i in range(b):
+            if img_done[i]:
+                continue
+            slot = 0
+            for j in range(2 * k):
+                s = float(top[i, j])
+                if s == NEG_INF:
+                    break
+                row = i * k + int(beam_idx[i, j])
+                if tok[i, j] == eos:
+                    # Only an EOS ranked among the K best counts (as in HF transformers); lower
+                    # ones would fill the finished list with junk before the good beams end.
+                    if j < k:
+                        finished[i].append(Hypothesis(seqs[row].tolist(), s / (t + 1) ** cfg.length_alpha, True))
+                    continue
+                new_scores[i, slot] = s
+                src[i, slot] = row
+                new_tok[i, slot] = tok[i, j]
+                slot += 1
+                if slot == k:
+                    break
+            # Stop an image once K hypotheses have finished and the best of them beats the best
+            # live beam's current normalised score (live scores only fall as they grow longer).
+            best_done = max((h.score for h in finished[i]), default=NEG_INF)
+            best_live = new_scores[i, 0] / (t + 1) ** cfg.length_alpha if slot else NEG_INF
+            if slot == 0 or (len(finished[i]) >= k and best_done >= best_live):
+                img_done[i] = True
+        flat_src = src.reshape(-1)
+        seqs = np.concatenate([seqs[flat_src], new_tok.reshape(-1, 1)], axis=1)
+        state = engine.reorder(state, flat_src)
+        scores = new_scores
+        looped = loops(seqs, cfg.max_period, cfg.loop_tokens).reshape(b, k)
+        if looped.any():
+            for i, j in zip(*np.nonzero(looped)):
+                if not img_done[i] and scores[i, j] > NEG_INF:
+                    score = float(scores[i, j]) / (t + 1) ** cfg.length_alpha
+                    finished[i].append(Hypothesis(seqs[i * k + j].tolist(), score, False))
+            scores = np.where(looped, NEG_INF, scores)
+            img_done |= np.isinf(scores).all(axis=1)
+        scores[img_done] = NEG_INF
+        if img_done.all():
+            break
+        prev = new_tok.reshape(-1)
+    # Images whose beams never finished: take the live beams as unfinished hypotheses.
+    length = seqs.shape[1]
+    for i in range(b):
+        if not finished[i]:
+            for j in range(k):
+                s = float(scores[i, j])
+                if s > NEG_INF:
+                    finished[i].append(
+                        Hypothesis(seqs[i * k + j].tolist(), s / max(length, 1) ** cfg.length_alpha, False)
+                    )
+            if not finished[i]:
+                finished[i].append(Hypothesis([], NEG_INF, False))
+    return [max(f, key=lambda h: (h.finished, h.score)) for f in finished]
+
+
+def decode(
+    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
+) -> list[Hypothesis]:
+    """Greedy when cfg.beam == 1, beam search otherwise. `images` (B, 1, H, W) float32 ink in
+    [0, 1] and `mask` (B, H, W) bool, as `images.batch_arrays` makes them."""
+    if cfg.beam <= 1:
+        return greedy(engine, images, mask, cfg, bos, eos)
+    return beam_search(engine, images, mask, cfg, bos, eos)

@@ -1,0 +1,33 @@
+"""Decoding a whole split: evaluation, and validation during training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from img2tex.data.dataset import SplitDataset
+from img2tex.decoding.engine import Engine
+from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis
+from img2tex.decoding.search import decode
+from img2tex.images import batch_arrays, bucket_shape
+
+
+def decode_split(
+    engine: Engine,
+    ds: SplitDataset,
+    dcfg: DecodeConfig,
+    batch_size: int = 32,
+    advance: Callable[[int], None] | None = None,
+) -> list[Hypothesis]:
+    """One hypothesis per dataset item, in dataset order. Items are decoded in batches of similar
+    size (sorted by bucket shape) so little time goes into padding."""
+    shapes = ds.shapes()
+    order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
+    out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
+    for s in range(0, len(order), batch_size):
+        ks = order[s : s + batch_size]
+        images, mask = batch_arrays([ds[k][1] for k in ks], ds.image_cfg.bucket)
+        for k, h in zip(ks, decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)):
+            out[k] = h
+        if advance is not None:
+            advance(len(ks))
+    return out

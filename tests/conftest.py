@@ -1,0 +1,104 @@
+"""Fixtures shared by the test modules (pytest finds them by name; no test module imports another).
+
+Helpers that a test calls with arguments come as fixtures that return a class or a factory:
+`fake_split` returns the `FakeSplit` class, `tiny_model` a function building a tiny model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from img2tex.architecture import ModelConfig
+from img2tex.checkpoint import save_model
+from img2tex.images import ImageConfig
+from img2tex.model import Img2TexModel
+from img2tex.vocab import build_vocab
+
+SHARED_IM2LATEX = Path("/work/shared/data/im2latex-100k")
+
+#: The encoder of every tiny test model: three small blocks, 8x8 downsampling.
+TINY_ENC_BLOCKS = [(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)]
+
+
+class FakeSplit:
+    """In-memory Split: a dark box per image, sizes varying with the index."""
+
+    def __init__(self, n: int = 40) -> None:
+        self.formulas = [" ".join(["x"] * (1 + i % 7)) + (" + y" if i % 2 else "") for i in range(n)]
+        self.sizes = [(20 + 16 * (i % 3), 40 + 30 * (i % 4)) for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.formulas)
+
+    def formula(self, i: int) -> str:
+        return self.formulas[i]
+
+    def name(self, i: int) -> str:
+        return f"img{i}"
+
+    def shape(self, i: int) -> tuple[int, int]:
+        return self.sizes[i]
+
+    def image(self, i: int) -> np.ndarray:
+        h, w = self.sizes[i]
+        a = np.full((h, w), 255, np.uint8)
+        a[h // 2, 4 : w - 4] = 0  # thin strokes: mostly background, like a formula
+        a[4 : h - 4, 4 + i % (w - 8)] = 0
+        return a
+
+
+def tiny_config(vocab_size: int, **kw: object) -> ModelConfig:
+    """A ModelConfig small enough to build and run in milliseconds on a CPU."""
+    return ModelConfig(
+        vocab_size=vocab_size, enc_blocks=list(TINY_ENC_BLOCKS), emb_dim=8, hidden_dim=16, attn_dim=8, **kw
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake_split() -> type[FakeSplit]:
+    """The `FakeSplit` class: `fake_split(n)` is an in-memory Split of n small synthetic images
+    whose formulas are "x ... x" (1-7 x's), odd items with " + y"; names are img0, img1, ..."""
+    return FakeSplit
+
+
+@pytest.fixture
+def tiny_model() -> Callable[..., Img2TexModel]:
+    """Factory: `tiny_model(cell="lstm")` is a seeded (torch.manual_seed(0)), untrained
+    Img2TexModel in eval mode with a 12-token vocabulary, no dropout and the given cell."""
+
+    def tiny(cell: str = "lstm") -> Img2TexModel:
+        torch.manual_seed(0)
+        return Img2TexModel(tiny_config(12, cell=cell, dropout=0.0)).eval()
+
+    return tiny
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, fake_split: type[FakeSplit]) -> Path:
+    """A saved, untrained tiny model folder (tmp_path/m) whose vocabulary covers the formulas
+    of `fake_split(6)`, with the default ImageConfig."""
+    src = fake_split(6)
+    vocab = build_vocab(src.formula(i).split() for i in range(len(src)))
+    save_model(tmp_path / "m", Img2TexModel(tiny_config(len(vocab))), vocab, ImageConfig())
+    return tmp_path / "m"
+
+
+@pytest.fixture(scope="session")
+def needs_latex() -> None:
+    """Skips the test that requests it unless `latex` and `dvipng` are on PATH (rendering needs both)."""
+    if shutil.which("latex") is None or shutil.which("dvipng") is None:
+        pytest.skip("needs latex and dvipng (texlive-latex-base, dvipng)")
+
+
+@pytest.fixture(scope="session")
+def shared_im2latex() -> Path:
+    """The shared im2latex-100k download (formulas/, sample/, ...); skips the test where it is absent."""
+    if not SHARED_IM2LATEX.is_dir():
+        pytest.skip("shared im2latex-100k data not present")
+    return SHARED_IM2LATEX

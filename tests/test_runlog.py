@@ -1,0 +1,24 @@
+"""Tests for img2tex.runlog: the log.jsonl of a run and its loss.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from img2tex.runlog import append_log, draw_loss_curve, read_log
+
+
+def test_draw_loss_curve_is_a_png() -> None:
+    png = draw_loss_curve([(1, 3.0), (2, 2.0), (3, 1.5)], [(3, 1.7)])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_read_log_skips_a_torn_last_line(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    assert read_log(log) == []  # no log yet
+    entries = [{"kind": "train", "step": 1, "loss": 2.5}, {"kind": "epoch", "step": 2, "val_loss": 2.0}]
+    for e in entries:
+        append_log(log, e)
+    with log.open("a", encoding="utf-8") as fh:  # a crash in the middle of writing the third entry
+        fh.write(json.dumps({"kind": "train", "step": 3, "loss": 1.9})[:12])
+    assert read_log(log) == entries

@@ -1,0 +1,19 @@
+"""Tests for img2tex.trainconfig.TrainConfig: checked settings and reading a saved run's config."""
+
+from __future__ import annotations
+
+import pytest
+
+from img2tex.errors import ModelError
+from img2tex.trainconfig import TrainConfig
+
+
+def test_bad_bf16_is_a_model_error() -> None:
+    with pytest.raises(ModelError, match="bf16"):
+        TrainConfig(bf16="yes")
+
+
+def test_from_dict_ignores_unknown_keys() -> None:
+    cfg = TrainConfig.from_dict({"batch_size": 8, "lr": 0.5, "from_a_newer_version": True})
+    assert cfg == TrainConfig(batch_size=8, lr=0.5)
+    assert TrainConfig.from_dict({}) == TrainConfig()
