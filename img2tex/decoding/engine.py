@@ -38,6 +38,10 @@ class Engine(Protocol):
         and the attention weights over the grid cells (B, cells) that produced them."""
         ...
 
+    def keep(self, state: Any, rows: np.ndarray) -> Any:
+        """Only `rows` (int64, increasing) of the batch, encoded images included."""
+        ...
+
     def expand(self, state: Any, k: int) -> Any:
         """Each row repeated k times in place (row i -> rows i*k .. i*k+k-1), for beam search."""
         ...

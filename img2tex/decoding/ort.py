@@ -54,6 +54,9 @@ class OrtEngine:
         logp, h, c, alpha = self._step.run(list(STEP_IO[1]), inputs)
         return logp, (h, c, feats, keys, cells), alpha
 
+    def keep(self, state: OrtState, rows: np.ndarray) -> OrtState:
+        return tuple(a[rows] for a in state)  # type: ignore[return-value]
+
     def expand(self, state: OrtState, k: int) -> OrtState:
         return tuple(np.repeat(a, k, axis=0) for a in state)  # type: ignore[return-value]
 

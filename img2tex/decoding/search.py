@@ -19,29 +19,33 @@ NEG_INF = float("-inf")
 def greedy(
     engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
 ) -> list[Hypothesis]:
-    """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len."""
+    """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len.
+
+    Rows that stop leave the batch (`Engine.keep`), so a batch costs the sum of its formulas'
+    lengths rather than the longest one times the batch size."""
     state = engine.encode(images, mask)
     b = images.shape[0]
+    rows = np.arange(b)  # the images still decoding, in the order of the engine's state
     prev = np.full(b, bos, dtype=np.int64)
-    done = np.zeros(b, dtype=bool)
     ended = np.zeros(b, dtype=bool)
     lengths = np.zeros(b, dtype=np.int64)
     logp_sum = np.zeros(b, dtype=np.float64)
-    seqs = np.empty((b, 0), dtype=np.int64)
-    for _ in range(cfg.max_len):
+    seqs = np.full((b, cfg.max_len), eos, dtype=np.int64)
+    for t in range(cfg.max_len):
         logp, state, _ = engine.step(state, prev)
         tok = logp.argmax(axis=1)
-        lp = logp[np.arange(b), tok]
-        live = ~done
-        logp_sum += np.where(live, lp, 0.0)
-        is_eos = live & (tok == eos)
-        ended |= is_eos
-        lengths += live & ~is_eos
-        done |= is_eos
-        seqs = np.concatenate([seqs, np.where(done, eos, tok)[:, None]], axis=1)
-        done |= loops(seqs, cfg.max_period, cfg.loop_tokens)
-        if done.all():
+        logp_sum[rows] += logp[np.arange(len(rows)), tok]
+        is_eos = tok == eos
+        ended[rows] = is_eos
+        lengths[rows] += ~is_eos
+        seqs[rows, t] = np.where(is_eos, eos, tok)
+        stop = is_eos | loops(seqs[rows, : t + 1], cfg.max_period, cfg.loop_tokens)
+        if stop.all():
             break
+        if stop.any():
+            keep = np.flatnonzero(~stop)
+            rows, tok = rows[keep], tok[keep]
+            state = engine.keep(state, keep)
         prev = tok
     hyps = []
     for i in range(b):

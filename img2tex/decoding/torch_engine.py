@@ -28,6 +28,10 @@ class TorchEngine:
         return logp.float().cpu().numpy(), state, alpha.float().cpu().numpy()
 
     @torch.inference_mode()
+    def keep(self, state: State, rows: np.ndarray) -> State:
+        return state.select(torch.from_numpy(rows).to(self.device))
+
+    @torch.inference_mode()
     def expand(self, state: State, k: int) -> State:
         return state.select(torch.arange(state.h.shape[0], device=self.device).repeat_interleave(k))
 
