@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -26,8 +27,9 @@ import torch
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 
 from img2tex.architecture import PRESETS
-from img2tex.decoding import decode
-from img2tex.hypotheses import DecodeConfig
+from img2tex.decoding.hypotheses import DecodeConfig
+from img2tex.decoding.search import decode
+from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.train import token_loss
 
@@ -50,7 +52,9 @@ def make_batch(batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor, tor
     return images, mask, tokens
 
 
-def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random, sample: Path) -> dict[str, float]:
+def bench_train(
+    model: Img2TexModel, batch: int, steps: int, rng: random.Random, sample: Path, bf16: bool
+) -> dict[str, float]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     lens = lengths(steps + 2, rng, sample)
@@ -60,7 +64,8 @@ def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random,
         if i == 2:  # two warm-up steps
             t0, samples, tokens = time.perf_counter(), 0, 0
         images, mask, tok = make_batch(batch, length)
-        logits = model(images, mask, tok[:, :-1])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(images, mask, tok[:, :-1])
         loss = token_loss(logits, tok[:, 1:], 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -77,22 +82,23 @@ def bench_train(model: Img2TexModel, batch: int, steps: int, rng: random.Random,
 
 
 def bench_decode(model: Img2TexModel, beam: int, batch: int, n_batches: int, length: int) -> float:
-    model.eval()
     cfg = DecodeConfig(beam=beam, max_len=length, loop_tokens=10**6)
-    with torch.no_grad():
-        with torch.no_grad():
-            images, mask, _ = make_batch(batch, length)
-            decode(model, images, mask, cfg, 1, VOCAB + 10)  # warm-up; EOS id out of range: never ends early
-        t0 = time.perf_counter()
-        for _ in range(n_batches):
-            decode(model, images, mask, cfg, 1, VOCAB + 10)
+    engine = TorchEngine(model)
+    images, mask, _ = make_batch(batch, length)
+    images, mask = images.numpy(), mask.numpy()
+    decode(engine, images, mask, cfg, 1, VOCAB + 10)  # warm-up; EOS id out of range: never ends early
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        decode(engine, images, mask, cfg, 1, VOCAB + 10)
     return batch * n_batches / (time.perf_counter() - t0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    ap.add_argument("--cells", default="lstm,gru")
+    ap.add_argument("--cells", default="lstm")
+    ap.add_argument("--decoders", default="feeding,parallel", help="decoder kinds to compare")
+    ap.add_argument("--bf16", choices=["on", "off"], default="on", help="bf16 autocast in training steps")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--decode-len", type=int, default=60)
@@ -104,19 +110,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
-    for cell in args.cells.split(","):
+    for cell, decoder in ((c, d) for c in args.cells.split(",") for d in args.decoders.split(",")):
         torch.manual_seed(0)
         cfg = PRESETS[args.preset](VOCAB)
-        cfg.cell = cell
+        cfg.cell, cfg.decoder = cell, decoder
         model = Img2TexModel(cfg)
         r: dict[str, object] = {
             "preset": args.preset,
             "cell": cell,
+            "decoder": decoder,
+            "bf16": args.bf16,
             "parameters": count_parameters(model),
             "config": cfg.to_dict(),
             "batch": args.batch,
         }
-        r.update(bench_train(model, args.batch, args.steps, random.Random(0), sample))
+        r.update(bench_train(model, args.batch, args.steps, random.Random(0), sample, args.bf16 == "on"))
         r["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
         r["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
         r["decode_tokens"] = args.decode_len
@@ -143,12 +151,14 @@ def main() -> None:
         f"{results[0]['mean_target_tokens']:.0f} tokens), 48 px high images. Decoding: batches of 32, "
         f"{args.decode_len} tokens per image.",
         "",
-        "| cell | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
-        "|---|---|---|---|---|---|",
+        f"Command: `python benchmarks/bench_model.py {' '.join(sys.argv[1:])}` (bf16 autocast {args.bf16}).",
+        "",
+        "| cell | decoder | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['cell']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} | {r['train_tokens_per_s']:.0f} | "
+            f"| {r['cell']} | {r['decoder']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} | {r['train_tokens_per_s']:.0f} | "
             f"{r['greedy_images_per_s']:.0f} | {r['beam5_images_per_s']:.1f} |"
         )
     (out / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")

@@ -27,6 +27,11 @@ class ModelConfig:
     attn_dim: int = 64
     cell: str = "lstm"  # "lstm" or "gru" (LSTM measured faster on CPU: benchmarks/results)
     dropout: float = 0.1
+    #: "feeding": one recurrent layer fed [token; previous context] (im2markup's input feeding),
+    #: trained step by step. "parallel": two recurrent layers, the first over tokens, attention
+    #: from its states, the second over [state; context]; trained with fused calls over the whole
+    #: sequence (see model.py).
+    decoder: str = "feeding"
 
     @property
     def enc_dim(self) -> int:
@@ -59,6 +64,8 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
+        if self.decoder not in ("feeding", "parallel"):
+            raise ModelError(f"model config: decoder must be 'feeding' or 'parallel', not {self.decoder!r}")
         if self.cell not in ("lstm", "gru"):
             raise ModelError(f"model config: cell must be 'lstm' or 'gru', not {self.cell!r}")
         if self.enc_dim % 4:

@@ -331,6 +331,13 @@ def train(
             f"[default: {DEFAULT_PRESET}]."
         ),
     ] = None,
+    decoder: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Decoder: 'feeding' (one LSTM fed the previous context, trained step by step) or 'parallel' "
+            "(two LSTM layers trained with fused calls over the whole formula) [default: the preset's]."
+        ),
+    ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
     ] = None,
@@ -409,8 +416,8 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    if resume and (preset is not None or vocab_path is not None):
-        raise _fail("--preset and --vocab belong to a new run; a resumed run keeps its own", 2)
+    if resume and (preset is not None or vocab_path is not None or decoder is not None):
+        raise _fail("--preset, --decoder and --vocab belong to a new run; a resumed run keeps its own", 2)
     given = _given(
         batch_size=batch_size,
         epochs=epochs,
@@ -429,9 +436,11 @@ def train(
         summary = resume_training(train_split, val_data, out, changes=given)
     else:
         voc = Vocab.load(vocab_path) if vocab_path is not None else None
-        summary = run_training(
-            train_split, val_data, out, TrainConfig(**given), PRESETS[preset or DEFAULT_PRESET](), vocab=voc
-        )
+        model_cfg = PRESETS[preset or DEFAULT_PRESET]()
+        if decoder is not None:
+            model_cfg.decoder = decoder
+        model_cfg.validate()
+        summary = run_training(train_split, val_data, out, TrainConfig(**given), model_cfg, vocab=voc)
     console.print(f"training {summary.get('status')}: step {summary.get('step')}, run folder {out}")
     typer.echo(json.dumps(summary, default=str))
     if summary.get("status") == "interrupted":

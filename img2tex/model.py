@@ -43,6 +43,10 @@ def positional_encoding_2d(height: int, width: int, dim: int, like: Tensor) -> T
     return torch.cat([pe_y, pe_x], dim=2).reshape(height * width, dim).to(like.dtype)
 
 
+#: Elements of the additive-attention tanh built at once by the parallel decoder (~64 MB in float32).
+ATTN_CHUNK_ELEMENTS = 1 << 24
+
+
 class Memory(NamedTuple):
     """What the encoder hands the decoder for a batch of images."""
 
@@ -88,7 +92,9 @@ class Encoder(nn.Module):
 
     def forward(self, images: Tensor, image_mask: Tensor) -> tuple[Tensor, Tensor]:
         """images (B, 1, H, W) float ink in [0, 1]; image_mask (B, H, W) bool -> (B, C, h, w), (B, h, w)."""
-        x = images
+        # Channels-last: the CPU's oneDNN convolutions and pools run faster on it (measured ~10% of
+        # a training step, benchmarks/results/bench_decoders_cpu.md); the numbers are the same.
+        x = images.contiguous(memory_format=torch.channels_last)
         m = image_mask[:, None].to(images.dtype)
         for conv, norm, pool in zip(self.convs, self.norms, self.pool_after):
             x = F.relu(norm(conv(x))) * m
@@ -116,8 +122,18 @@ class Img2TexModel(nn.Module):
         self.init_h = nn.Linear(d, h)
         self.init_c = nn.Linear(d, h) if cfg.cell == "lstm" else None
         self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
-        cell_in = cfg.emb_dim + d
-        self.rnn: nn.Module = nn.LSTMCell(cell_in, h) if cfg.cell == "lstm" else nn.GRUCell(cell_in, h)
+        self.parallel = cfg.decoder == "parallel"
+        rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
+        if self.parallel:
+            # Layer 1 reads the tokens, layer 2 reads [layer-1 state; context]; each is one fused
+            # call over the whole target in training. Layer 2 gets its own initial state.
+            self.rnn: nn.Module = rnn(cfg.emb_dim, h, batch_first=True)
+            self.rnn2 = rnn(h + d, h, batch_first=True)
+            self.init_h2 = nn.Linear(d, h)
+            self.init_c2 = nn.Linear(d, h) if cfg.cell == "lstm" else None
+        else:
+            cell_in = cfg.emb_dim + d
+            self.rnn = nn.LSTMCell(cell_in, h) if cfg.cell == "lstm" else nn.GRUCell(cell_in, h)
         self.out_hidden = nn.Linear(h + d, h)
         self.out_proj = nn.Linear(h, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
@@ -139,6 +155,10 @@ class Img2TexModel(nn.Module):
         mean = (memory.feats * w).sum(1) / w.sum(1).clamp_min(1.0)
         h = torch.tanh(self.init_h(mean))
         c = torch.tanh(self.init_c(mean)) if self.init_c is not None else h.new_zeros(h.shape[0], 0)
+        if self.parallel:  # both layers' states side by side: (B, 2*hidden)
+            h = torch.cat([h, torch.tanh(self.init_h2(mean))], dim=1)
+            if self.init_c2 is not None:
+                c = torch.cat([c, torch.tanh(self.init_c2(mean))], dim=1)
         return State(h, c, memory)
 
     # -- decoder -------------------------------------------------------------------------------
@@ -168,6 +188,8 @@ class Img2TexModel(nn.Module):
         """Teacher forcing: tgt_in (B, T) starts with BOS -> logits (B, T, vocab)."""
         state = self.init_state(self.encode(images, image_mask))
         embs = self.drop(self.embed(tgt_in))
+        if self.parallel:
+            return self._forward_parallel(state, embs)
         outs = []
         for t in range(tgt_in.shape[1]):
             state, hc, _ = self._recur(state, embs[:, t])
@@ -175,10 +197,58 @@ class Img2TexModel(nn.Module):
         # The output layer runs once over all steps: one big matmul instead of T small ones.
         return self._output(torch.stack(outs, dim=1))
 
+    def _split(self, state: State) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """The parallel decoder's (layer-1, layer-2) states as nn.LSTM/nn.GRU want them: (1, B, H)."""
+        n = self.cfg.hidden_dim
+        h1, h2 = state.h[None, :, :n].contiguous(), state.h[None, :, n:].contiguous()
+        if self.init_c is None:
+            return (h1,), (h2,)
+        return (h1, state.c[None, :, :n].contiguous()), (h2, state.c[None, :, n:].contiguous())
+
+    def _run(self, rnn: nn.Module, x: Tensor, hidden: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        out, new = rnn(x, hidden if len(hidden) == 2 else hidden[0])
+        return out, (new if isinstance(new, tuple) else (new,))
+
+    def _attend_all(self, queries: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+        """Additive attention for every step at once: queries (B, T, H) -> contexts (B, T, D) and
+        weights (B, T, N). The (B, T, N, attn) tanh is the only large intermediate; time is cut
+        into chunks so that its peak stays near ATTN_CHUNK_ELEMENTS while it is built."""
+        q = self.query_proj(queries)  # (B, T, A)
+        b, t, a = q.shape
+        n = memory.keys.shape[1]
+        step = max(1, ATTN_CHUNK_ELEMENTS // max(1, b * n * a))
+        scores = []
+        for s in range(0, t, step):
+            e = torch.tanh(memory.keys[:, None] + q[:, s : s + step, None])  # (B, t', N, A)
+            scores.append(self.attn_v(e).squeeze(-1))
+        sc = torch.cat(scores, dim=1).masked_fill(~memory.mask[:, None], float("-inf"))
+        alpha = torch.softmax(sc, dim=-1)
+        return torch.bmm(alpha.to(memory.feats.dtype), memory.feats), alpha
+
+    def _forward_parallel(self, state: State, embs: Tensor) -> Tensor:
+        first, second = self._split(state)
+        s1, _ = self._run(self.rnn, embs, first)  # (B, T, H): layer 1 after reading each input token
+        ctx, _ = self._attend_all(s1, state.memory)
+        s2, _ = self._run(self.rnn2, torch.cat([s1, ctx.to(s1.dtype)], dim=-1), second)
+        return self._output(torch.cat([s2, ctx.to(s2.dtype)], dim=-1))
+
+    def _step_parallel(self, state: State, emb: Tensor) -> tuple[State, Tensor, Tensor]:
+        first, second = self._split(state)
+        s1, first = self._run(self.rnn, emb[:, None], first)
+        ctx, alpha = self._attend(s1[:, 0], state.memory)
+        s2, second = self._run(self.rnn2, torch.cat([s1[:, 0], ctx], dim=-1)[:, None], second)
+        h = torch.cat([first[0][0], second[0][0]], dim=1)
+        c = torch.cat([first[1][0], second[1][0]], dim=1) if len(first) == 2 else state.c
+        return State(h, c, state.memory), torch.cat([s2[:, 0], ctx], dim=1), alpha
+
     def step(self, state: State, prev_tokens: Tensor) -> tuple[Tensor, State, Tensor]:
         """One decoding step: prev_tokens (B,) -> log-probabilities (B, vocab), the next state and
         the attention weights over the grid cells (B, N) that produced them."""
-        state, hc, alpha = self._recur(state, self.embed(prev_tokens))
+        emb = self.embed(prev_tokens)
+        if self.parallel:
+            state, hc, alpha = self._step_parallel(state, emb)
+        else:
+            state, hc, alpha = self._recur(state, emb)
         return torch.log_softmax(self._output(hc).float(), dim=-1), state, alpha
 
 

@@ -119,7 +119,7 @@ def _build(
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg.vocab_size = len(vocab)
-    model = Img2TexModel(model_cfg).to(device)
+    model = Img2TexModel(model_cfg).to(device, memory_format=torch.channels_last)  # see model.Encoder
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_ds = SplitDataset(
         train_split,

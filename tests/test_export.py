@@ -96,8 +96,10 @@ def test_missing_or_damaged_export(exported: Path, tmp_path: Path) -> None:
         check_export(d)
 
 
-def test_gru_model_exports(tmp_path: Path) -> None:
-    """A GRU has no cell state (c is (B, 0)); the graphs still export and decode like torch."""
+@pytest.mark.parametrize(("cell", "decoder"), [("gru", "feeding"), ("lstm", "parallel"), ("gru", "parallel")])
+def test_other_models_export(tmp_path: Path, cell: str, decoder: str) -> None:
+    """A GRU has no cell state (c is (B, 0)), the parallel decoder two layers of state: the graphs
+    still export and decode like torch."""
     from img2tex.architecture import ModelConfig
     from img2tex.decoding.hypotheses import DecodeConfig
     from img2tex.decoding.ort import OrtEngine

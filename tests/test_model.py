@@ -67,3 +67,59 @@ def test_positional_encoding_distinguishes_cells():
     pe = positional_encoding_2d(4, 6, 16, torch.zeros(1))
     assert pe.shape == (24, 16)
     assert torch.cdist(pe, pe).add(torch.eye(24)).min() > 0.1
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_parallel_decoder_teacher_forcing_matches_step_by_step(cell):
+    """The parallel decoder trains with fused calls over the whole target; decoding runs it one
+    step at a time with the same weights: both must give the same log-probabilities."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        vocab_size=20,
+        enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)],
+        emb_dim=8,
+        hidden_dim=16,
+        attn_dim=8,
+        cell=cell,
+        dropout=0.0,
+        decoder="parallel",
+    )
+    m = Img2TexModel(cfg).eval()
+    images, mask = torch.rand(2, 1, 32, 64), torch.ones(2, 32, 64, dtype=torch.bool)
+    mask[1, :, 40:] = False
+    tgt = torch.randint(4, 20, (2, 9))
+    with torch.no_grad():
+        full = torch.log_softmax(m(images, mask, tgt), dim=-1)
+        state = m.init_state(m.encode(images, mask))
+        steps = []
+        for t in range(tgt.shape[1]):
+            logp, state, alpha = m.step(state, tgt[:, t])
+            steps.append(logp)
+            assert torch.allclose(alpha.sum(1), torch.ones(2)) and (alpha[1].reshape(4, 8)[:, 5:] == 0).all()
+    torch.testing.assert_close(full, torch.stack(steps, dim=1), atol=1e-5, rtol=1e-5)
+
+
+def test_parallel_attention_chunks_give_the_same_result(monkeypatch):
+    import img2tex.model as model_module
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        vocab_size=20,
+        enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)],
+        emb_dim=8,
+        hidden_dim=16,
+        attn_dim=8,
+        dropout=0.0,
+        decoder="parallel",
+    )
+    m = Img2TexModel(cfg).eval()
+    images, mask, tgt = torch.rand(3, 1, 32, 64), torch.ones(3, 32, 64, dtype=torch.bool), torch.randint(4, 20, (3, 11))
+    with torch.no_grad():
+        whole = m(images, mask, tgt)
+        monkeypatch.setattr(model_module, "ATTN_CHUNK_ELEMENTS", 1)  # one time step per chunk
+        torch.testing.assert_close(m(images, mask, tgt), whole)
+
+
+def test_unknown_decoder_is_refused():
+    with pytest.raises(ModelError, match="decoder"):
+        ModelConfig(vocab_size=20, decoder="transformer").validate()

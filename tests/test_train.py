@@ -28,13 +28,14 @@ FORMULAS = [
 ]
 
 
-def tiny_cfg(dropout: float = 0.0) -> ModelConfig:
+def tiny_cfg(dropout: float = 0.0, decoder: str = "feeding") -> ModelConfig:
     return ModelConfig(
         enc_blocks=[(16, 1, 2, 2), (32, 1, 2, 2), (64, 1, 2, 2)],
         emb_dim=32,
         hidden_dim=128,
         attn_dim=64,
         dropout=dropout,
+        decoder=decoder,
     )
 
 
@@ -233,3 +234,25 @@ def test_resume_refuses_to_change_a_fixed_setting(tmp_path, fake_split):
         resume(src, None, tmp_path / "r", {"nonsense": 1}, progress=False)
     s = resume(src, None, tmp_path / "r", {"lr": cfg.lr, "max_steps": 2}, progress=False)  # same value: fine
     assert s["step"] == 2
+
+
+def test_parallel_decoder_learns_and_resumes_exactly(tmp_path, fake_split):
+    """The parallel decoder: the loss falls, and a resumed run continues exactly."""
+    src = fake_split(8)
+    common = dict(export=False, batch_size=4, lr=5e-3, warmup_steps=2, log_every=1, val_size=0, device="cpu")
+    cfg = TrainConfig(epochs=15, **common)
+    train(src, None, tmp_path / "a", cfg, tiny_cfg(dropout=0.1, decoder="parallel"), progress=False)
+    losses = list(_losses(tmp_path / "a").values())
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+    train(
+        src,
+        None,
+        tmp_path / "b",
+        TrainConfig(epochs=15, max_steps=9, **common),
+        tiny_cfg(dropout=0.1, decoder="parallel"),
+        progress=False,
+    )
+    resume(src, None, tmp_path / "b", progress=False)
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    for step in range(10, 31):
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
