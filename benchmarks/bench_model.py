@@ -1,15 +1,17 @@
-"""Model speed on this machine: training throughput, decoding speed, parameter count.
+"""Model speed on this machine: training throughput, decoding speed, parameter count, side by side.
 
 Synthetic but realistic batches: formula lengths drawn from the im2latex sample's normalized
-formulas (mean ~60 tokens once formulas over 150 tokens are dropped, as training does), all items
-of a batch of similar length (as the bucketed sampler makes them), images 48 px high (40 px
-formulas rounded to the 16 px bucket) and about 2.4 px wide per token. Decoding runs an untrained
-model for a fixed number of steps (loop guard off), i.e. the cost of emitting a formula of that
-length.
+formulas (mean ~55 tokens once formulas over 150 tokens are dropped, as training does), all items
+of a batch of similar length (as the bucketed sampler makes them), images 48 px high and about
+2.4 px wide per token. Decoding runs an untrained model for a fixed number of steps (loop guard
+off), i.e. the cost of emitting a formula of that length.
 
-    python benchmarks/bench_model.py                     # default (cpu) config, LSTM and GRU
-    python benchmarks/bench_model.py --preset paper --cells lstm --out-name bench_model_paper
-    python benchmarks/bench_model.py --threads 1       # steadier when other jobs share the cores
+Configurations are timed in turns (round 1: A B C, round 2: A B C, ...) on the same batches and
+the median round is reported, so a drift in the machine's speed hits all of them alike.
+
+    python benchmarks/bench_model.py --data-dir ../shared/data                  # feeding vs parallel
+    python benchmarks/bench_model.py --data-dir ../shared/data --cells lstm,gru --decoders parallel
+    python benchmarks/bench_model.py --data-dir ../shared/data --preset paper --out-name bench_model_paper
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -52,33 +55,24 @@ def make_batch(batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor, tor
     return images, mask, tokens
 
 
-def bench_train(
-    model: Img2TexModel, batch: int, steps: int, rng: random.Random, sample: Path, bf16: bool
-) -> dict[str, float]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    lens = lengths(steps + 2, rng, sample)
-    samples = tokens = 0
-    t0 = 0.0
-    for i, length in enumerate(lens):
-        if i == 2:  # two warm-up steps
-            t0, samples, tokens = time.perf_counter(), 0, 0
-        images, mask, tok = make_batch(batch, length)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(images, mask, tok[:, :-1])
+class Trainer:
+    """One configuration's model and optimizer, stepping as training does (bf16 autocast on the
+    forward pass, clipped gradients, Adam)."""
+
+    def __init__(self, model: Img2TexModel, bf16: bool) -> None:
+        self.model = model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.bf16 = bf16
+
+    def step(self, images: torch.Tensor, mask: torch.Tensor, tok: torch.Tensor) -> None:
+        self.model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(images, mask, tok[:, :-1])
         loss = token_loss(logits, tok[:, 1:], 0)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        samples += batch
-        tokens += batch * (length + 1)
-    dt = time.perf_counter() - t0
-    return {
-        "train_samples_per_s": samples / dt,
-        "train_tokens_per_s": tokens / dt,
-        "mean_target_tokens": tokens / samples,
-    }
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
 
 
 def bench_decode(model: Img2TexModel, beam: int, batch: int, n_batches: int, length: int) -> float:
@@ -94,14 +88,16 @@ def bench_decode(model: Img2TexModel, beam: int, batch: int, n_batches: int, len
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     ap.add_argument("--cells", default="lstm")
     ap.add_argument("--decoders", default="feeding,parallel", help="decoder kinds to compare")
     ap.add_argument("--bf16", choices=["on", "off"], default="on", help="bf16 autocast in training steps")
     ap.add_argument("--batch", type=int, default=24)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5, help="timing rounds (each config in turn)")
+    ap.add_argument("--steps", type=int, default=4, help="training steps per config per round")
     ap.add_argument("--decode-len", type=int, default=60)
+    ap.add_argument("--no-decode", action="store_true", help="skip the decoding timings")
     ap.add_argument("--out-name", default="bench_model_cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     add_data_dir(ap)
@@ -109,27 +105,45 @@ def main() -> None:
     sample = data_file(args.data_dir, SAMPLE)
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = []
-    for cell, decoder in ((c, d) for c in args.cells.split(",") for d in args.decoders.split(",")):
+    configs = [(c, d) for c in args.cells.split(",") for d in args.decoders.split(",")]
+    trainers, results = {}, {}
+    for cell, decoder in configs:
         torch.manual_seed(0)
         cfg = PRESETS[args.preset](VOCAB)
         cfg.cell, cfg.decoder = cell, decoder
-        model = Img2TexModel(cfg)
-        r: dict[str, object] = {
+        trainers[(cell, decoder)] = Trainer(Img2TexModel(cfg), args.bf16 == "on")
+        results[(cell, decoder)] = {
             "preset": args.preset,
             "cell": cell,
             "decoder": decoder,
             "bf16": args.bf16,
-            "parameters": count_parameters(model),
+            "parameters": count_parameters(trainers[(cell, decoder)].model),
             "config": cfg.to_dict(),
             "batch": args.batch,
+            "rounds": [],
         }
-        r.update(bench_train(model, args.batch, args.steps, random.Random(0), sample, args.bf16 == "on"))
-        r["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
-        r["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
-        r["decode_tokens"] = args.decode_len
-        print(json.dumps({k: v for k, v in r.items() if k != "config"}))
-        results.append(r)
+    rng = random.Random(0)
+    batches = [[make_batch(args.batch, n) for n in lengths(args.steps, rng, sample)] for _ in range(args.rounds)]
+    for t in trainers.values():  # warm-up
+        t.step(*batches[0][0])
+    for r in range(args.rounds):
+        for key, t in trainers.items():
+            t0 = time.perf_counter()
+            for b in batches[r]:
+                t.step(*b)
+            dt = time.perf_counter() - t0
+            samples = sum(b[0].shape[0] for b in batches[r])
+            tokens = sum(b[2].numel() for b in batches[r])  # targets incl. EOS: length + 1 per image
+            results[key]["rounds"].append({"samples_per_s": samples / dt, "tokens_per_s": tokens / dt})
+    for key, res in results.items():
+        res["train_samples_per_s"] = statistics.median(x["samples_per_s"] for x in res["rounds"])
+        res["train_tokens_per_s"] = statistics.median(x["tokens_per_s"] for x in res["rounds"])
+        if not args.no_decode:
+            model = trainers[key].model
+            res["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
+            res["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
+        print(json.dumps({k: v for k, v in res.items() if k not in ("config", "rounds")}), flush=True)
+    mean_tokens = statistics.mean(b[2].shape[1] for r in batches for b in r)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -140,28 +154,32 @@ def main() -> None:
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / f"{args.out_name}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    rows = list(results.values())
+    (out / f"{args.out_name}.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
     lines = [
         f"# Model benchmark ({args.preset} preset)",
         "",
         f"Machine: {machine['platform']}, {machine['cpu_count']} cores, torch {machine['torch']} "
         f"({machine['torch_threads']} threads); load average at end {machine['load_average_at_end'][0]:.1f}.",
         "",
-        f"Training: batch {args.batch}, target lengths drawn from im2latex (mean "
-        f"{results[0]['mean_target_tokens']:.0f} tokens), 48 px high images. Decoding: batches of 32, "
-        f"{args.decode_len} tokens per image.",
+        f"Command: `python benchmarks/bench_model.py {' '.join(sys.argv[1:])}`",
         "",
-        f"Command: `python benchmarks/bench_model.py {' '.join(sys.argv[1:])}` (bf16 autocast {args.bf16}).",
+        f"Training: batch {args.batch}, bf16 autocast {args.bf16}, channels-last encoder, target lengths drawn "
+        f"from im2latex (mean {mean_tokens:.0f} tokens with EOS), 48 px high images; median of {args.rounds} "
+        f"rounds of {args.steps} steps, configurations in turn. Decoding: batches of 32, {args.decode_len} "
+        "tokens per image, torch engine.",
         "",
         "| cell | decoder | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in rows:
         lines.append(
-            f"| {r['cell']} | {r['decoder']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} | {r['train_tokens_per_s']:.0f} | "
-            f"{r['greedy_images_per_s']:.0f} | {r['beam5_images_per_s']:.1f} |"
+            f"| {r['cell']} | {r['decoder']} | {r['parameters']:,} | {r['train_samples_per_s']:.0f} "
+            f"| {r['train_tokens_per_s']:.0f} | {r.get('greedy_images_per_s', 0):.0f} "
+            f"| {r.get('beam5_images_per_s', 0):.1f} |"
         )
     (out / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
