@@ -404,6 +404,9 @@ def train(
       img2tex train data/train/packed --val data/val -o runs/small
 
       img2tex train data/train/packed -o runs/small --resume --epochs 20
+
+      torchrun --nproc_per_node 4 -m img2tex.cli train data/train/packed --val data/val -o runs/big --preset paper
+      (4 processes, e.g. 4 GPUs: each step sees 4 x --batch-size images)
     """
     from img2tex.architecture import PRESETS
     from img2tex.data.layout import open_split, open_splits
@@ -441,8 +444,11 @@ def train(
             model_cfg.decoder = decoder
         model_cfg.validate()
         summary = run_training(train_split, val_data, out, TrainConfig(**given), model_cfg, vocab=voc)
-    console.print(f"training {summary.get('status')}: step {summary.get('step')}, run folder {out}")
-    typer.echo(json.dumps(summary, default=str))
+    from img2tex.distributed import Dist
+
+    if Dist.from_env().is_main:  # under torchrun, one report for all processes
+        console.print(f"training {summary.get('status')}: step {summary.get('step')}, run folder {out}")
+        typer.echo(json.dumps(summary, default=str))
     if summary.get("status") == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
 

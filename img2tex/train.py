@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from img2tex import distributed
 from img2tex.architecture import ModelConfig
 from img2tex.checkpoint import load_model, load_training_state, save_model, save_training_state
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
@@ -35,6 +36,7 @@ from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.splits import decode_split
 from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.device import pick_device
+from img2tex.distributed import Dist
 from img2tex.errors import ModelError
 from img2tex.fileio import atomic_write_text
 from img2tex.images import ImageConfig
@@ -100,6 +102,9 @@ class Run:
     val_ds: SplitDataset | None
     sampler: BucketBatchSampler
     loader: DataLoader
+    dist: Dist = Dist()
+    #: What the training step calls: the model itself, or its DistributedDataParallel wrapper.
+    net: torch.nn.Module | None = None
     progress: Progress = dataclasses.field(default_factory=Progress)
 
     @property
@@ -116,10 +121,13 @@ def _build(
     image_cfg: ImageConfig,
     vocab: Vocab,
 ) -> Run:
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    d = Dist.from_env()
+    device = distributed.init(d, pick_device(cfg.device))
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model_cfg.vocab_size = len(vocab)
     model = Img2TexModel(model_cfg).to(device, memory_format=torch.channels_last)  # see model.Encoder
+    if d.active:
+        torch.manual_seed(cfg.seed + d.rank)  # but each process its own dropout masks
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_ds = SplitDataset(
         train_split,
@@ -136,7 +144,7 @@ def _build(
     val_ds = None
     if val_split is not None and cfg.val_size > 0:
         val_ds = SplitDataset(val_split, vocab, image_cfg, max_tokens=10_000, scale=cfg.scale, limit=cfg.val_size)
-    sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed)
+    sampler = BucketBatchSampler.for_dataset(train_ds, cfg.batch_size, seed=cfg.seed, rank=d.rank, world=d.world)
     # A private generator: DataLoader draws its worker base seed from it, not from the global
     # RNG, so a resumed run sees the same dropout masks as an uninterrupted one.
     loader = DataLoader(
@@ -147,10 +155,17 @@ def _build(
         generator=torch.Generator().manual_seed(cfg.seed),
         pin_memory=device.type == "cuda",
     )
-    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader)
+    net: torch.nn.Module = model
+    if d.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader, d, net)
 
 
 def _write_run_config(run: Run) -> None:
+    if not run.dist.is_main:
+        return
     run.dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         run.dir / "config.json",
@@ -160,6 +175,7 @@ def _write_run_config(run: Run) -> None:
                 "model": run.model.cfg.to_dict(),
                 "image": asdict(run.image_cfg),
                 "parameters": count_parameters(run.model),
+                "processes": run.dist.world,
             },
             indent=2,
         )
@@ -216,21 +232,30 @@ def setup_resume(
     loaded, _, _ = load_model(last, run.device)
     run.model.load_state_dict(loaded.state_dict())
     st = load_training_state(last, run.opt)
+    saved_world = int(st.get("world", 1))
+    if saved_world != run.dist.world and st["position"] > 0:
+        raise ModelError(
+            f"{last} was saved mid-epoch by {saved_world} training process(es); resume it with as many "
+            "(or from an epoch's end)"
+        )
+    if not distributed.load_rank_rng(last, run.dist):
+        stderr_console().print(f"note: {last} holds no random state for rank {run.dist.rank}; it starts afresh")
     run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"])
     _write_run_config(run)
     return run
 
 
 def save_checkpoint(run: Run) -> None:
-    """Rewrite run_dir/last: the model folder and everything `setup_resume` needs."""
+    """Rewrite run_dir/last: the model folder and everything `setup_resume` needs (rank 0; the
+    other processes add their random state)."""
     p = run.progress
     last = run.dir / "last"
+    distributed.save_rank_rng(last, run.dist)
+    if not run.dist.is_main:
+        return
     save_model(last, run.model, run.vocab, run.image_cfg, extra={"step": p.step, "epoch": p.epoch})
-    save_training_state(
-        last,
-        run.opt,
-        {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best, "train_config": asdict(run.cfg)},
-    )
+    state = {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best, "world": run.dist.world}
+    save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)})
 
 
 # -- one epoch --------------------------------------------------------------------------------
@@ -273,7 +298,7 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
         for g in run.opt.param_groups:
             g["lr"] = lr_at(p.step, run.total_steps, cfg)
         with autocast(run.device, cfg.bf16):
-            logits = model(batch.images, batch.mask, batch.tgt_in)
+            logits = run.net(batch.images, batch.mask, batch.tgt_in)
         loss = token_loss(logits, batch.tgt_out, pad, cfg.label_smoothing)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -283,8 +308,10 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
         p.step += 1
         p.position += 1
         last_loss = float(loss.detach())
-        window.add(last_loss, batch.images.shape[0], int((batch.tgt_out != pad).sum()))
-        if p.step % cfg.log_every == 0:
+        # Throughput of all processes together (they step in lockstep); the loss is rank 0's.
+        w = run.dist.world
+        window.add(last_loss, batch.images.shape[0] * w, int((batch.tgt_out != pad).sum()) * w)
+        if p.step % cfg.log_every == 0 and run.dist.is_main:
             entry = {
                 "kind": "train",
                 "step": p.step,
@@ -327,9 +354,15 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
 
 
 def end_epoch(run: Run) -> dict[str, Any]:
-    """Validate, keep `best/`, log the epoch, move to the next one and checkpoint it."""
+    """Validate, keep `best/`, log the epoch, move to the next one and checkpoint it. Only rank 0
+    validates and writes; the other processes only move on (and wait for it at the next step)."""
     p = run.progress
     entry: dict[str, Any] = {"kind": "epoch", "epoch": p.epoch + 1, "step": p.step}
+    if not run.dist.is_main:
+        p.epoch += 1
+        p.position = 0
+        save_checkpoint(run)
+        return entry
     is_best = True
     if run.val_ds is not None and len(run.val_ds):
         entry.update(validate(run.model, run.val_ds, run.cfg, run.device))
@@ -378,20 +411,25 @@ def fit(run: Run, progress: bool = True) -> dict[str, Any]:
     'stopped' (at max_steps) or 'interrupted' (Ctrl-C). Every way out leaves a checkpoint."""
     status = "done"
     try:
-        with training_bar(len(run.sampler), enabled=progress) as bar:
+        with training_bar(len(run.sampler), enabled=progress and run.dist.is_main) as bar:
             while run.progress.epoch < run.cfg.epochs:
                 if not train_one_epoch(run, bar):
                     status = "stopped"
                     save_checkpoint(run)
                     break
                 entry = end_epoch(run)
-                bar.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+                if run.dist.is_main:
+                    bar.print(
+                        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
+                    )
     except KeyboardInterrupt:
         status = "interrupted"
         save_checkpoint(run)
-    if (run.dir / LOG).exists():
+    if run.dist.is_main and (run.dir / LOG).exists():
         draw_run(run.dir)
-    exported = status != "interrupted" and run.cfg.export and export_best(run)
+    exported = run.dist.is_main and status != "interrupted" and run.cfg.export and export_best(run)
+    if status != "interrupted":
+        distributed.finish(run.dist)
     p = run.progress
     return {
         "status": status,

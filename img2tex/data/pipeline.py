@@ -46,21 +46,41 @@ class BucketBatchSampler(Sampler[list[int]]):
     Each epoch: a (seed, epoch)-seeded permutation, a stable sort by (bucket shape, length band),
     consecutive chunks of `batch_size`, then the batch order shuffled. `position` batches of the
     current epoch are skipped, which is how a resumed run continues mid-epoch.
+
+    With `world` > 1 (distributed training) every process draws the same epoch and takes batches
+    rank, rank + world, ...; the epoch is cut to a whole number of rounds so that every process
+    makes the same number of steps (DDP averages gradients at each one).
     """
 
-    def __init__(self, keys: Sequence[tuple[int, ...]], batch_size: int, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        keys: Sequence[tuple[int, ...]],
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.keys, self.batch_size, self.seed, self.shuffle = list(keys), batch_size, seed, shuffle
+        self.rank, self.world = rank, world
         self.epoch = 0
         self.position = 0
 
     @classmethod
     def for_dataset(
-        cls, ds: SplitDataset, batch_size: int, seed: int = 0, shuffle: bool = True, length_band: int = 10
+        cls,
+        ds: SplitDataset,
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        length_band: int = 10,
+        rank: int = 0,
+        world: int = 1,
     ) -> BucketBatchSampler:
         keys = [
             bucket_shape(h, w, ds.image_cfg) + (len(ids) // length_band,) for (h, w), ids in zip(ds.shapes(), ds.ids)
         ]
-        return cls(keys, batch_size, seed, shuffle)
+        return cls(keys, batch_size, seed, shuffle, rank, world)
 
     def batches(self, epoch: int) -> list[list[int]]:
         n = len(self.keys)
@@ -76,12 +96,20 @@ class BucketBatchSampler(Sampler[list[int]]):
             out = [out[i] for i in idx]
         return out
 
+    def local_batches(self, epoch: int) -> list[list[int]]:
+        """This process's batches of the epoch (all of them without distributed training)."""
+        out = self.batches(epoch)
+        if self.world == 1:
+            return out
+        return out[self.rank : len(out) // self.world * self.world : self.world]
+
     def __len__(self) -> int:
-        return -(-len(self.keys) // self.batch_size)
+        n = -(-len(self.keys) // self.batch_size)
+        return n if self.world == 1 else n // self.world
 
     def __iter__(self) -> Iterator[list[int]]:
         start, self.position = self.position, 0
-        yield from self.batches(self.epoch)[start:]
+        yield from self.local_batches(self.epoch)[start:]
 
     def set_epoch(self, epoch: int, position: int = 0) -> None:
         self.epoch, self.position = epoch, position
