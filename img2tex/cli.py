@@ -351,6 +351,17 @@ def train(
     max_steps: Annotated[
         Optional[int], typer.Option(help="Stop (with a checkpoint) after this many steps in all.")
     ] = None,
+    max_minutes: Annotated[
+        Optional[float],
+        typer.Option(help="Stop (with a checkpoint) after this many minutes of training in this invocation."),
+    ] = None,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Train for this many minutes in all: the learning-rate schedule runs over training time "
+            "instead of --epochs, and the run ends when the time is spent (validation not counted)."
+        ),
+    ] = None,
     val_size: Annotated[
         Optional[int], typer.Option(help=f"Validation images used each epoch [default: {TrainConfig.val_size}].")
     ] = None,
@@ -426,6 +437,8 @@ def train(
         epochs=epochs,
         lr=lr,
         max_steps=max_steps,
+        max_minutes=max_minutes,
+        time_budget=time_budget,
         val_size=val_size,
         checkpoint_every=checkpoint_every,
         device=device,

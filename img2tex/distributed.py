@@ -71,6 +71,17 @@ def finish(d: Dist) -> None:
         dist.destroy_process_group()
 
 
+def rank0_value(d: Dist, value: float) -> float:
+    """Rank 0's `value` in every process (a clock reading that all must act on alike)."""
+    if not d.active:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 def _rng_file(ckpt_dir: Path, rank: int) -> Path:
     return ckpt_dir / f"rng.rank{rank}.safetensors"
 

@@ -49,11 +49,12 @@ from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 from img2tex.vocab import Vocab, build_vocab
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warmup to cfg.lr, then cosine decay to cfg.min_lr at `total` steps."""
+def lr_at(step: int, total: int, cfg: TrainConfig, done: float | None = None) -> float:
+    """Linear warmup to cfg.lr, then cosine decay to cfg.min_lr at `total` steps (or, with a time
+    budget, at `done` = 1.0, the share of the budget spent)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)) if done is None else min(1.0, done)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * frac))
 
 
@@ -85,6 +86,7 @@ class Progress:
     epoch: int = 0  # epochs completed
     position: int = 0  # batches done in the current epoch
     best: float | None = None  # best validation score so far (BLEU, or -loss)
+    train_seconds: float = 0.0  # time spent in training steps so far (validation excluded)
 
 
 @dataclass
@@ -103,6 +105,8 @@ class Run:
     sampler: BucketBatchSampler
     loader: DataLoader
     dist: Dist = Dist()
+    #: Training seconds when this invocation started (for max_minutes).
+    started_seconds: float = 0.0
     #: What the training step calls: the model itself, or its DistributedDataParallel wrapper.
     net: torch.nn.Module | None = None
     progress: Progress = dataclasses.field(default_factory=Progress)
@@ -160,7 +164,7 @@ def _build(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader, d, net)
+    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader, dist=d, net=net)
 
 
 def _write_run_config(run: Run) -> None:
@@ -217,7 +221,7 @@ def setup_resume(
     meta = json.loads((last / "train_state.json").read_text(encoding="utf-8"))["state"]
     # max_steps limits one invocation ("stop after N steps in all"), not the run: a resume without
     # it runs to the end.
-    cfg = dataclasses.replace(TrainConfig.from_dict(meta["train_config"]), max_steps=None)
+    cfg = dataclasses.replace(TrainConfig.from_dict(meta["train_config"]), max_steps=None, max_minutes=None)
     for key, value in (changes or {}).items():
         if not hasattr(cfg, key):
             raise ModelError(f"no training setting named {key!r}")
@@ -240,7 +244,7 @@ def setup_resume(
         )
     if not distributed.load_rank_rng(last, run.dist):
         stderr_console().print(f"note: {last} holds no random state for rank {run.dist.rank}; it starts afresh")
-    run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"])
+    run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"], st.get("train_seconds", 0.0))
     _write_run_config(run)
     return run
 
@@ -254,7 +258,14 @@ def save_checkpoint(run: Run) -> None:
     if not run.dist.is_main:
         return
     save_model(last, run.model, run.vocab, run.image_cfg, extra={"step": p.step, "epoch": p.epoch})
-    state = {"step": p.step, "epoch": p.epoch, "position": p.position, "best": p.best, "world": run.dist.world}
+    state = {
+        "step": p.step,
+        "epoch": p.epoch,
+        "position": p.position,
+        "best": p.best,
+        "world": run.dist.world,
+        "train_seconds": p.train_seconds,
+    }
     save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)})
 
 
@@ -282,21 +293,43 @@ class _Window:
         }
 
 
-def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
-    """Train from the current position to the end of the epoch; False when max_steps stopped it
-    first. Logs every `log_every` steps and checkpoints every `checkpoint_every` steps."""
+def _stop_reason(run: Run, started_s: float) -> str | None:
+    """Why training must stop before the next step: 'budget', 'max_steps', 'max_minutes' or None.
+    Decided on rank 0's clock when several processes train (they must stop at the same step)."""
+    cfg, p = run.cfg, run.progress
+    if cfg.max_steps is not None and p.step >= cfg.max_steps:
+        return "max_steps"
+    if cfg.time_budget is None and cfg.max_minutes is None:
+        return None
+    p.train_seconds = distributed.rank0_value(run.dist, p.train_seconds)
+    if cfg.time_budget is not None and p.train_seconds >= cfg.time_budget * 60:
+        return "budget"
+    if cfg.max_minutes is not None and p.train_seconds - started_s >= cfg.max_minutes * 60:
+        return "max_minutes"
+    return None
+
+
+def train_one_epoch(run: Run, bar: TrainingBar) -> str:
+    """Train from the current position to the end of the epoch. Returns 'epoch' when the epoch is
+    complete, else why it stopped first (see `_stop_reason`). Logs every `log_every` steps and
+    checkpoints every `checkpoint_every` steps."""
     cfg, model, p, pad = run.cfg, run.model, run.progress, run.vocab.pad_id
     run.sampler.set_epoch(p.epoch, p.position)
     run.train_ds.set_epoch(p.epoch)
     bar.start_epoch(f"{p.epoch + 1}/{cfg.epochs}", p.position)
     window = _Window()
     model.train()
+    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
+    tick = time.perf_counter()
     for batch in run.loader:
-        if cfg.max_steps is not None and p.step >= cfg.max_steps:
-            break
+        p.train_seconds += time.perf_counter() - tick
+        if (reason := _stop_reason(run, run.started_seconds)) is not None:
+            return reason
+        tick = time.perf_counter()
         batch = batch.to(run.device)
+        done = p.train_seconds / budget_s if budget_s else None
         for g in run.opt.param_groups:
-            g["lr"] = lr_at(p.step, run.total_steps, cfg)
+            g["lr"] = lr_at(p.step, run.total_steps, cfg, done)
         with autocast(run.device, cfg.bf16):
             logits = run.net(batch.images, batch.mask, batch.tgt_in)
         loss = token_loss(logits, batch.tgt_out, pad, cfg.label_smoothing)
@@ -325,8 +358,11 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> bool:
             window = _Window()
         bar.advance()
         if p.step % cfg.checkpoint_every == 0:
+            p.train_seconds += time.perf_counter() - tick
             save_checkpoint(run)
-    return p.position >= len(run.sampler)
+            tick = time.perf_counter()
+    p.train_seconds += time.perf_counter() - tick
+    return "epoch"
 
 
 @torch.no_grad()
@@ -353,16 +389,10 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
     }
 
 
-def end_epoch(run: Run) -> dict[str, Any]:
-    """Validate, keep `best/`, log the epoch, move to the next one and checkpoint it. Only rank 0
-    validates and writes; the other processes only move on (and wait for it at the next step)."""
+def _validate_and_keep_best(run: Run, entry: dict[str, Any]) -> None:
+    """Rank 0: validation scores into `entry`, `best/` rewritten when they are the best so far,
+    `entry` appended to the log."""
     p = run.progress
-    entry: dict[str, Any] = {"kind": "epoch", "epoch": p.epoch + 1, "step": p.step}
-    if not run.dist.is_main:
-        p.epoch += 1
-        p.position = 0
-        save_checkpoint(run)
-        return entry
     is_best = True
     if run.val_ds is not None and len(run.val_ds):
         entry.update(validate(run.model, run.val_ds, run.cfg, run.device))
@@ -375,10 +405,40 @@ def end_epoch(run: Run) -> dict[str, Any]:
             run.dir / "best", run.model, run.vocab, run.image_cfg, extra={k: v for k, v in entry.items() if k != "kind"}
         )
     append_log(run.dir / LOG, entry)
+
+
+def end_epoch(run: Run) -> dict[str, Any]:
+    """Validate, keep `best/`, log the epoch, move to the next one and checkpoint it. Only rank 0
+    validates and writes; the other processes only move on (and wait for it at the next step)."""
+    p = run.progress
+    entry: dict[str, Any] = {
+        "kind": "epoch",
+        "epoch": p.epoch + 1,
+        "step": p.step,
+        "train_minutes": round(p.train_seconds / 60, 2),
+    }
+    if run.dist.is_main:
+        _validate_and_keep_best(run, entry)
     p.epoch += 1
     p.position = 0
     save_checkpoint(run)
-    draw_run(run.dir)
+    if run.dist.is_main:
+        draw_run(run.dir)
+    return entry
+
+
+def end_budget(run: Run) -> dict[str, Any]:
+    """The time budget is spent mid-epoch: validate, keep `best/`, log, checkpoint where it is."""
+    p = run.progress
+    entry: dict[str, Any] = {
+        "kind": "budget",
+        "epoch": p.epoch + p.position / max(1, len(run.sampler)),
+        "step": p.step,
+        "train_minutes": round(p.train_seconds / 60, 2),
+    }
+    if run.dist.is_main:
+        _validate_and_keep_best(run, entry)
+    save_checkpoint(run)
     return entry
 
 
@@ -407,21 +467,29 @@ def export_best(run: Run) -> bool:
 
 
 def fit(run: Run, progress: bool = True) -> dict[str, Any]:
-    """Run epochs until `epochs` (or `max_steps`); returns a summary whose status is 'done',
-    'stopped' (at max_steps) or 'interrupted' (Ctrl-C). Every way out leaves a checkpoint."""
+    """Run epochs until `epochs` or the time budget; returns a summary whose status is 'done',
+    'stopped' (at max_steps or max_minutes) or 'interrupted' (Ctrl-C). Every way out leaves a
+    checkpoint."""
     status = "done"
+    run.started_seconds = run.progress.train_seconds
     try:
         with training_bar(len(run.sampler), enabled=progress and run.dist.is_main) as bar:
             while run.progress.epoch < run.cfg.epochs:
-                if not train_one_epoch(run, bar):
+                reason = train_one_epoch(run, bar)
+                if reason == "epoch":
+                    entry = end_epoch(run)
+                elif reason == "budget":
+                    entry = end_budget(run)
+                else:
                     status = "stopped"
                     save_checkpoint(run)
                     break
-                entry = end_epoch(run)
                 if run.dist.is_main:
                     bar.print(
                         " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
                     )
+                if reason == "budget":
+                    break
     except KeyboardInterrupt:
         status = "interrupted"
         save_checkpoint(run)
@@ -437,6 +505,7 @@ def fit(run: Run, progress: bool = True) -> dict[str, Any]:
         "step": p.step,
         "epoch": p.epoch,
         "best": p.best,
+        "train_seconds": round(p.train_seconds, 1),
         "run_dir": str(run.dir),
         "best_dir": str(run.dir / "best"),
         "last_dir": str(run.dir / "last"),

@@ -40,6 +40,14 @@ class TrainConfig:
     num_workers: int = 0
     min_count: int = 1  # vocabulary: tokens seen fewer times become <unk>
     max_steps: int | None = None  # stop early (and checkpoint) after this many steps in total
+    #: Stop (and checkpoint) after this many minutes of training in this invocation; a resume
+    #: without it runs on (like max_steps, it limits one invocation, not the run).
+    max_minutes: float | None = None
+    #: Train for this many minutes in all (validation excluded): the cosine schedule runs over
+    #: training time instead of `epochs` (which then only caps the run), and the run ends when
+    #: the time is spent. For comparing configurations at equal cost; resumes are not bit-exact
+    #: (time is not deterministic).
+    time_budget: float | None = None
     scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
     #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
@@ -63,5 +71,15 @@ class TrainConfig:
 #: Settings a resumed run may change: they extend or re-aim the run, or only say where it runs.
 #: Any other setting is fixed by the saved run (changing it would not continue the same run).
 RESUME_CHANGEABLE = frozenset(
-    {"epochs", "max_steps", "scale_jitter", "checkpoint_every", "log_every", "device", "bf16", "num_workers"}
+    {
+        "epochs",
+        "max_steps",
+        "max_minutes",
+        "scale_jitter",
+        "checkpoint_every",
+        "log_every",
+        "device",
+        "bf16",
+        "num_workers",
+    }
 )

@@ -256,3 +256,23 @@ def test_parallel_decoder_learns_and_resumes_exactly(tmp_path, fake_split):
     a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
     for step in range(10, 31):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+
+
+def test_time_budget_and_max_minutes(tmp_path, fake_split):
+    """--time-budget ends the run when the training time is spent (schedule over time, a last
+    validation); --max-minutes stops one invocation, and a resume goes on to the budget."""
+    src = fake_split(12)
+    common = dict(export=False, batch_size=4, epochs=1000, warmup_steps=1, log_every=1, val_size=4, device="cpu")
+    s = train(src, src, tmp_path / "a", TrainConfig(time_budget=0.03, **common), tiny_cfg(), progress=False)
+    assert s["status"] == "done" and 1.8 <= s["train_seconds"] < 6
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["kind"] == "budget" and "val_bleu" in log[-1]
+    lrs = [e["lr"] for e in log if e["kind"] == "train"]
+    assert lrs[-1] < 0.2 * max(lrs)  # the cosine ran down over the budget
+
+    s = train(
+        src, None, tmp_path / "b", TrainConfig(time_budget=0.05, max_minutes=0.01, **common), tiny_cfg(), progress=False
+    )
+    assert s["status"] == "stopped" and s["train_seconds"] < 3
+    s = resume(src, None, tmp_path / "b", progress=False)
+    assert s["status"] == "done" and s["train_seconds"] >= 3
