@@ -392,6 +392,13 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    export: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--export/--no-export",
+            help="Export best/ to ONNX when the run ends, for prediction without torch [default: export].",
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -445,6 +452,7 @@ def train(
         seed=seed,
         bf16=bf16,
         scale_jitter=scale_jitter,
+        export=export,
     )
     train_split = open_splits(data, split, normalize=normalize)
     val_data = open_split(val, val_split, normalize=normalize) if val is not None else None

@@ -1,0 +1,160 @@
+"""Quality per CPU-hour: validation BLEU-4 after 15, 30, ... minutes of training from scratch,
+decoder configurations side by side on the same rendered data and machine.
+
+    python benchmarks/train_budget.py --work ../work --minutes 15,30,45,60 --decoders feeding,parallel
+
+Needs the default model's training data in WORK, as `models/recipe.sh` steps 1-2 make it
+(train_a/packed, train_b/packed, val/packed, vocab.json). Each configuration trains with
+`img2tex train --time-budget <last mark>` (the cosine schedule runs over the whole budget), stopped
+at each mark with --max-minutes and resumed; at each mark `last/` is scored greedily on the first
+--val-images held-out validation formulas (`img2tex eval --engine torch`). Training time counts
+the training steps only (validation, evaluation and checkpoint writing are excluded). Nothing else
+may run on the machine meanwhile. Results: benchmarks/results/train_budget.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def sh(cmd: list[str]) -> dict:
+    """Run an img2tex command; its JSON report (last stdout line)."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode not in (0, 3):
+        raise SystemExit(f"error: {' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-600:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--minutes", default="15,30,45,60", help="marks, in minutes of training")
+    ap.add_argument("--decoders", default="feeding,parallel")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--val-images", type=int, default=500)
+    ap.add_argument("--out-name", default="train_budget")
+    args = ap.parse_args()
+    w = args.work
+    need = [w / "train_a" / "packed", w / "train_b" / "packed", w / "val" / "packed", w / "vocab.json"]
+    for p in need:
+        if not p.exists():
+            raise SystemExit(f"error: {p} not found: run steps 1-2 of models/recipe.sh with WORK={w} first")
+    marks = [float(m) for m in args.minutes.split(",")]
+    result: dict = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "command": " ".join(sys.argv),
+        "batch_size": args.batch_size,
+        "val_images": args.val_images,
+        "runs": {},
+    }
+    out_json = RESULTS / f"{args.out_name}.json"
+    for decoder in args.decoders.split(","):
+        run = w / "budget" / decoder
+        base = [
+            "img2tex",
+            "train",
+            str(need[0]),
+            str(need[1]),
+            "--val",
+            str(need[2]),
+            "-o",
+            str(run),
+            "--batch-size",
+            str(args.batch_size),
+            "--val-size",
+            str(args.val_images),
+            "--bf16",
+            "on",
+            "--no-export",
+        ]
+        points = []
+        done = 0.0
+        for mark in marks:
+            t0 = time.perf_counter()
+            if done == 0.0:
+                cmd = [
+                    *base,
+                    "--vocab",
+                    str(need[3]),
+                    "--preset",
+                    "cpu",
+                    "--decoder",
+                    decoder,
+                    "--epochs",
+                    "1000",
+                    "--time-budget",
+                    str(marks[-1]),
+                    "--max-minutes",
+                    str(mark),
+                ]
+            else:
+                cmd = [*base, "--resume", "--max-minutes", str(mark - done)]
+            summary = sh(cmd)
+            wall = time.perf_counter() - t0
+            done = mark
+            report = sh(
+                [
+                    "img2tex",
+                    "eval",
+                    str(need[2]),
+                    "--split",
+                    "validate",
+                    "--model",
+                    str(run / "last"),
+                    "--engine",
+                    "torch",
+                    "--limit",
+                    str(args.val_images),
+                ]
+            )
+            point = {
+                "minutes": mark,
+                "train_seconds": summary["train_seconds"],
+                "step": summary["step"],
+                "wall_seconds": round(wall, 1),
+                "val_bleu": round(report["bleu"], 2),
+                "val_edit_accuracy": round(report["edit_accuracy"], 4),
+                "val_exact": round(report["exact_match"], 4),
+            }
+            print(json.dumps({"decoder": decoder, **point}), flush=True)
+            points.append(point)
+            result["runs"][decoder] = {"points": points, "parameters": summary.get("parameters")}
+            RESULTS.mkdir(exist_ok=True)
+            out_json.write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "# Quality per CPU-hour",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"cpu preset, batch {args.batch_size}, bf16 autocast, channels-last encoder, the default model's training "
+        f"renders (models/recipe.sh steps 1-2); the learning-rate schedule runs over {marks[-1]:g} minutes of "
+        f"training; greedy validation BLEU-4 on the first {args.val_images} held-out validation formulas.",
+        "",
+        "| decoder | parameters | " + " | ".join(f"{m:g} min" for m in marks) + " |",
+        "|---|---|" + "---|" * len(marks),
+    ]
+    for decoder, r in result["runs"].items():
+        cells = [f"{p['val_bleu']:.1f} ({p['step']} steps)" for p in r["points"]]
+        lines.append(f"| {decoder} | {r['parameters']:,} | " + " | ".join(cells) + " |")
+    (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
