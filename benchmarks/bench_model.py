@@ -59,15 +59,16 @@ class Trainer:
     """One configuration's model and optimizer, stepping as training does (bf16 autocast on the
     forward pass, clipped gradients, Adam)."""
 
-    def __init__(self, model: Img2TexModel, bf16: bool) -> None:
+    def __init__(self, model: Img2TexModel, bf16: bool, compiled: bool = False) -> None:
         self.model = model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         self.bf16 = bf16
+        self.forward = torch.compile(self.model, dynamic=True) if compiled else self.model
 
     def step(self, images: torch.Tensor, mask: torch.Tensor, tok: torch.Tensor) -> None:
         self.model.train()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(images, mask, tok[:, :-1])
+            logits = self.forward(images, mask, tok[:, :-1])
         loss = token_loss(logits, tok[:, 1:], 0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,7 +92,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     ap.add_argument("--cells", default="lstm")
-    ap.add_argument("--decoders", default="feeding,parallel", help="decoder kinds to compare")
+    ap.add_argument(
+        "--decoders",
+        default="feeding,parallel",
+        help="variants to compare: a decoder kind, optionally with +fp32 (no bf16), +bNN (batch NN), "
+        "+compile (torch.compile), e.g. parallel,parallel+b48,parallel+compile",
+    )
     ap.add_argument("--bf16", choices=["on", "off"], default="on", help="bf16 autocast in training steps")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds (each config in turn)")
@@ -106,34 +112,41 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     configs = [(c, d) for c in args.cells.split(",") for d in args.decoders.split(",")]
-    trainers, results = {}, {}
-    for cell, decoder in configs:
+    trainers, results, sizes = {}, {}, {}
+    for cell, variant in configs:
+        decoder, *mods = variant.split("+")
+        batch = next((int(m[1:]) for m in mods if m.startswith("b")), args.batch)
+        bf16 = args.bf16 == "on" and "fp32" not in mods
         torch.manual_seed(0)
         cfg = PRESETS[args.preset](VOCAB)
         cfg.cell, cfg.decoder = cell, decoder
-        trainers[(cell, decoder)] = Trainer(Img2TexModel(cfg), args.bf16 == "on")
-        results[(cell, decoder)] = {
+        key = (cell, variant)
+        trainers[key], sizes[key] = Trainer(Img2TexModel(cfg), bf16, "compile" in mods), batch
+        results[key] = {
             "preset": args.preset,
             "cell": cell,
-            "decoder": decoder,
-            "bf16": args.bf16,
-            "parameters": count_parameters(trainers[(cell, decoder)].model),
+            "decoder": variant,
+            "bf16": "on" if bf16 else "off",
+            "parameters": count_parameters(trainers[key].model),
             "config": cfg.to_dict(),
-            "batch": args.batch,
+            "batch": batch,
             "rounds": [],
         }
     rng = random.Random(0)
-    batches = [[make_batch(args.batch, n) for n in lengths(args.steps, rng, sample)] for _ in range(args.rounds)]
-    for t in trainers.values():  # warm-up
-        t.step(*batches[0][0])
+    lens = [lengths(args.steps, rng, sample) for _ in range(args.rounds)]
+    batches = {n: [[make_batch(n, k) for k in ls] for ls in lens] for n in set(sizes.values())}
+    for key, t in trainers.items():  # warm-up (and compilation)
+        t.step(*batches[sizes[key]][0][0])
+        t.step(*batches[sizes[key]][0][1 % args.steps])
     for r in range(args.rounds):
         for key, t in trainers.items():
+            round_batches = batches[sizes[key]][r]
             t0 = time.perf_counter()
-            for b in batches[r]:
+            for b in round_batches:
                 t.step(*b)
             dt = time.perf_counter() - t0
-            samples = sum(b[0].shape[0] for b in batches[r])
-            tokens = sum(b[2].numel() for b in batches[r])  # targets incl. EOS: length + 1 per image
+            samples = sum(b[0].shape[0] for b in round_batches)
+            tokens = sum(b[2].numel() for b in round_batches)  # targets incl. EOS: length + 1 per image
             results[key]["rounds"].append({"samples_per_s": samples / dt, "tokens_per_s": tokens / dt})
     for key, res in results.items():
         res["train_samples_per_s"] = statistics.median(x["samples_per_s"] for x in res["rounds"])
@@ -143,7 +156,7 @@ def main() -> None:
             res["greedy_images_per_s"] = bench_decode(model, 1, 32, 3, args.decode_len)
             res["beam5_images_per_s"] = bench_decode(model, 5, 32, 1, args.decode_len)
         print(json.dumps({k: v for k, v in res.items() if k not in ("config", "rounds")}), flush=True)
-    mean_tokens = statistics.mean(b[2].shape[1] for r in batches for b in r)
+    mean_tokens = statistics.mean(k + 1 for ls in lens for k in ls)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -164,12 +177,13 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/bench_model.py {' '.join(sys.argv[1:])}`",
         "",
-        f"Training: batch {args.batch}, bf16 autocast {args.bf16}, channels-last encoder, target lengths drawn "
+        f"Training: batch {args.batch} unless the variant says (+bNN), bf16 autocast {args.bf16} unless +fp32, "
+        "channels-last encoder, target lengths drawn "
         f"from im2latex (mean {mean_tokens:.0f} tokens with EOS), 48 px high images; median of {args.rounds} "
         f"rounds of {args.steps} steps, configurations in turn. Decoding: batches of 32, {args.decode_len} "
         "tokens per image, torch engine.",
         "",
-        "| cell | decoder | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
+        "| cell | variant | parameters | train samples/s | train tokens/s | greedy images/s | beam-5 images/s |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -20,6 +20,7 @@ it (``\\ \\ x`` is two control spaces then ``x``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from img2tex.errors import FormulaError
 
@@ -522,6 +523,22 @@ def _lex_for_normalize(raw: str) -> list[tuple[str, bool]]:
     return out
 
 
+#: Deepest nesting of { }, \\left \\right and \\begin \\end that `normalize` reads. The parser
+#: recurses a few frames per level; real formulas nest under 20 (im2latex-100k's deepest: about 15).
+MAX_NESTING = 100
+
+
+def _nesting_depth(tokens: Iterable[str]) -> int:
+    depth = deepest = 0
+    for t in tokens:
+        if t in ("{", "\\begin") or _is_delim(t, "\\left"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif t in ("}", "\\end") or _is_delim(t, "\\right"):
+            depth -= 1
+    return deepest
+
+
 def normalize(raw: str) -> str:
     """Bring a raw LaTeX formula to the dataset's canonical space-joined token form.
 
@@ -553,9 +570,16 @@ def normalize(raw: str) -> str:
     if text.startswith("%"):
         text = text[1:]
     text = _COMMENT_RE.sub(lambda m: m.group(1), text)
-    parser = _Parser(_lex_for_normalize(text), raw)
+    tokens = _lex_for_normalize(text)
+    depth = _nesting_depth(t for t, _ in tokens)
+    if depth > MAX_NESTING:
+        raise FormulaError(f"formula nests groups {depth} deep (at most {MAX_NESTING}): {raw[:60]!r}")
+    parser = _Parser(tokens, raw)
     parser.canonical = " ".join(tokenize(text)) == text
-    out = parser.sequence(frozenset())
+    try:
+        out = parser.sequence(frozenset())
+    except RecursionError:  # a backstop: MAX_NESTING keeps real and hostile input well below it
+        raise FormulaError(f"formula too deeply nested to read: {raw[:60]!r}") from None
     if parser.peek() is not None:  # pragma: no cover - sequence() stops only at its stops
         raise parser.error(f"unexpected {parser.peek()!r}")
     return " ".join(out)

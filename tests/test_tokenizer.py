@@ -162,3 +162,19 @@ def test_normalize_rejects_unparsable_input(bad, message):
 def test_to_latex_writes_dimensions_unspaced(tokens, latex):
     assert to_latex(tokens) == latex
     assert tokenize(to_latex(tokens)) == tokenize(tokens)
+
+
+def test_deep_nesting_is_a_formula_error_not_a_crash():
+    """5,000 nested braces (a hostile render list) and nested \\left( ... \\right): one clear
+    FormulaError, quickly, never RecursionError."""
+    import time
+
+    from img2tex.tokenizer import MAX_NESTING
+
+    for formula in ("{" * 5000 + "x" + "}" * 5000, "\\left(" * 400 + "x" + "\\right)" * 400):
+        t = time.perf_counter()
+        with pytest.raises(FormulaError, match="nests groups"):
+            normalize(formula)
+        assert time.perf_counter() - t < 2.0
+    ok = "{" * MAX_NESTING + "x" + "}" * MAX_NESTING
+    assert normalize(ok).split().count("x") == 1
