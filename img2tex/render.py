@@ -319,6 +319,21 @@ def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, 
     return pages, failed, never
 
 
+def _run_quietly(cmd: list[str], cwd: str, env: dict[str, str], timeout: float) -> None:
+    """Run a TeX tool with no input and its output discarded (the log file says what happened);
+    subprocess.TimeoutExpired when it runs past `timeout` seconds."""
+    subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
     """Typeset one batch and write its good images. Never raises for a bad formula."""
     nonce = secrets.token_hex(6)
@@ -329,16 +344,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
         cmd = ["latex", "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
         try:
-            subprocess.run(
-                cmd,
-                cwd=tmp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=cfg.timeout_s,
-                check=False,
-            )
+            _run_quietly(cmd, tmp, env, cfg.timeout_s)
         except subprocess.TimeoutExpired:
             if len(job.indices) == 1:
                 return _JobResult([], [(job.indices[0], "latex: timed out")], [])
@@ -356,16 +362,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
             dvipng += ["-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(dvi)]
             # A timeout leaves pages without a PNG; they are reported below.
             with contextlib.suppress(subprocess.TimeoutExpired):
-                subprocess.run(
-                    dvipng,
-                    cwd=tmp,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=cfg.timeout_s,
-                    check=False,
-                )
+                _run_quietly(dvipng, tmp, env, cfg.timeout_s)
             for k, page in sorted(pages.items()):
                 png = Path(tmp, f"p{page:06d}.png")
                 idx = job.indices[k]
