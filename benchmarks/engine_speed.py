@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -102,12 +103,7 @@ def main() -> None:
             f"error: {args.images} holds {len(pngs)} PNGs, fewer than --folder-images {args.folder_images}"
         )
     result: dict[str, object] = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": describe(),
         "baseline_rev": args.baseline_rev,
         "command": " ".join(sys.argv),
     }

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/ is the script's folder
 
 from img2tex.data.packed import VERSION, PackedSplit, pack_processed
 from img2tex.fileio import atomic_write_text
@@ -64,12 +64,7 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=4)
     args = ap.parse_args()
     result: dict[str, object] = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": describe(),
         "format_version": VERSION,
         "sets": [],
     }

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
+from machine import describe  # benchmarks/ is the script's folder
 from packed_size import pack_and_measure
 
 from img2tex.fileio import atomic_write_text
@@ -75,12 +75,7 @@ def main() -> None:
     add_data_dir(ap)
     args = ap.parse_args()
     result: dict[str, object] = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": describe(),
         "jobs": args.jobs or os.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as tmp:

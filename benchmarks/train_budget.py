@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/ is the script's folder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,12 +50,7 @@ def main() -> None:
             raise SystemExit(f"error: {p} not found: run steps 1-2 of models/recipe.sh with WORK={w} first")
     marks = [float(m) for m in args.minutes.split(",")]
     result: dict = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": describe(),
         "command": " ".join(sys.argv),
         "batch_size": args.batch_size,
         "val_images": args.val_images,

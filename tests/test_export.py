@@ -16,26 +16,32 @@ from img2tex.errors import ModelError
 from img2tex.export import ENCODER, MANIFEST, STEP, check_export, export_model, has_export
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained LSTM model folder with its ONNX export (exporting takes a few seconds)."""
+def tiny_folder(d: Path, tokens: list[str], seed: int, **cfg: str) -> Path:
+    """A saved, untrained tiny model folder over `tokens` (`cfg`: cell, decoder)."""
     from img2tex.architecture import ModelConfig
     from img2tex.images import ImageConfig
     from img2tex.model import Img2TexModel
     from img2tex.vocab import build_vocab
 
-    torch.manual_seed(0)
-    vocab = build_vocab([["x", "+", "y", "^", "{", "}", "2"]])
-    cfg = ModelConfig(
+    torch.manual_seed(seed)
+    vocab = build_vocab([tokens])
+    model_cfg = ModelConfig(
         vocab_size=len(vocab),
         enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)],
         emb_dim=8,
         hidden_dim=16,
         attn_dim=8,
         dropout=0.0,
-    )
-    d = tmp_path_factory.mktemp("exported") / "m"
-    save_model(d, Img2TexModel(cfg), vocab, ImageConfig())
+        **cfg,
+    )  # type: ignore[arg-type]
+    save_model(d, Img2TexModel(model_cfg), vocab, ImageConfig())
+    return d
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained LSTM model folder with its ONNX export (exporting takes a few seconds)."""
+    d = tiny_folder(tmp_path_factory.mktemp("exported") / "m", ["x", "+", "y", "^", "{", "}", "2"], seed=0)
     export_model(d)
     return d
 
@@ -100,31 +106,15 @@ def test_missing_or_damaged_export(exported: Path, tmp_path: Path) -> None:
 def test_other_models_export(tmp_path: Path, cell: str, decoder: str) -> None:
     """A GRU has no cell state (c is (B, 0)), the parallel decoder two layers of state: the graphs
     still export and decode like torch."""
-    from img2tex.architecture import ModelConfig
     from img2tex.decoding.hypotheses import DecodeConfig
     from img2tex.decoding.ort import OrtEngine
     from img2tex.decoding.search import decode
     from img2tex.decoding.torch_engine import TorchEngine
-    from img2tex.images import ImageConfig
-    from img2tex.model import Img2TexModel
-    from img2tex.vocab import build_vocab
 
-    torch.manual_seed(1)
-    vocab = build_vocab([["a", "b", "c"]])
-    cfg = ModelConfig(
-        vocab_size=len(vocab),
-        enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)],
-        emb_dim=8,
-        hidden_dim=16,
-        attn_dim=8,
-        cell="gru",
-        dropout=0.0,
-    )
-    save_model(tmp_path / "g", Img2TexModel(cfg), vocab, ImageConfig())
+    model, vocab, _ = load_model(tiny_folder(tmp_path / "g", ["a", "b", "c"], seed=1, cell=cell, decoder=decoder))
     export_model(tmp_path / "g")
     images = np.random.default_rng(1).random((2, 1, 32, 64), dtype=np.float32)
     mask = np.ones((2, 32, 64), bool)
-    model, _, _ = load_model(tmp_path / "g")
     for beam in (1, 3):
         dcfg = DecodeConfig(beam=beam, max_len=12)
         a = decode(OrtEngine(tmp_path / "g"), images, mask, dcfg, vocab.bos_id, vocab.eos_id)
