@@ -23,7 +23,7 @@ from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.errors import Img2TexError
 from img2tex.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 from img2tex.progress import progress_bar, stderr_console
-from img2tex.render import FONTS, RenderConfig
+from img2tex.render import FONTS, RASTERIZERS, RenderConfig
 from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 
 EXIT_ERROR = 1
@@ -89,10 +89,21 @@ def render(
             help=f"Render resolution before the {RenderConfig.downsample}x downsampling [default: {RenderConfig.dpi}]."
         ),
     ] = None,
+    downsample: Annotated[
+        Optional[int],
+        typer.Option(help=f"Integer shrink after cropping and padding [default: {RenderConfig.downsample}]."),
+    ] = None,
     font: Annotated[
         Optional[str],
         typer.Option(
             help=f"Font family: {', '.join(FONTS)} (all but cm need TeX font packages) [default: {RenderConfig.font}]."
+        ),
+    ] = None,
+    rasterizer: Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"How TeX output becomes pixels: {', '.join(RASTERIZERS)} (dvipng draws latex's DVI; gs and "
+            f"pdftoppm draw pdflatex's PDF, with bolder strokes) [default: {RenderConfig.rasterizer}]."
         ),
     ] = None,
     jobs: Annotated[Optional[int], typer.Option(help="Parallel latex processes (0 = all cores) [default: 0].")] = None,
@@ -128,6 +139,32 @@ def render(
     jpeg_quality: Annotated[
         Optional[int], typer.Option(help="Augment: JPEG round trip at quality >= this (0 = off) [default: off].")
     ] = None,
+    gamma: Annotated[
+        Optional[float],
+        typer.Option(help="Augment: raise the anti-aliased ink to a power in [e^-g, e^g] [default: off]."),
+    ] = None,
+    stroke: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Augment: thicken strokes by up to this many px per side at render resolution, or thin them "
+            "by up to half that [default: off]."
+        ),
+    ] = None,
+    colour: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Augment: this fraction of images in colour or dark mode, on plain or shaded backgrounds, read "
+            "back as predict reads a user's image [default: off]."
+        ),
+    ] = None,
+    rescale: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--rescale/--no-rescale",
+            help="Bring each image to the model's glyph size as predict does (for renders at other dpi than "
+            "the default) [default: no-rescale].",
+        ),
+    ] = None,
     retry_failed: Annotated[
         Optional[bool],
         typer.Option(
@@ -149,6 +186,10 @@ def render(
       img2tex render formulas.lst data/train --split train --packed
 
       img2tex render test.lst data/test-jpeg --split test --jpeg-quality 60
+
+      img2tex render train.lst data/train-gs --rasterizer gs --stroke 1 --gamma 0.5 --colour 0.2
+
+      img2tex render train.lst data/train-screen --dpi 90 --downsample 1 --rescale
     """
     from img2tex.fileio import read_lines
     from img2tex.render import render_formulas
@@ -170,6 +211,12 @@ def render(
             blur=blur,
             noise=noise,
             jpeg_quality=jpeg_quality,
+            rasterizer=rasterizer,
+            gamma=gamma,
+            stroke=stroke,
+            colour=colour,
+            rescale=rescale,
+            downsample=downsample,
             retry_failed=retry_failed,
         )
     )

@@ -130,12 +130,18 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
             raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
     if w == 0 or h == 0:
         raise ImageError(f"{label}: image has no pixels ({w}x{h})")
-    a = _to_gray(im)
-    if _dark_background(a):
-        a = 255 - a
+    a = ink_on_white(im)
     if int(a.max()) - int(a.min()) < MIN_CONTRAST:
         raise ImageError(f"{label}: image is blank (no ink found)")
     return a
+
+
+def ink_on_white(im: Image.Image) -> np.ndarray:
+    """Any PIL image -> the 2-D uint8 convention: luminance, transparency on white, and light ink
+    on a dark background (dark mode) inverted. `load_image` reads users' images through it and
+    `img2tex render` its coloured training images, so both reach the model the same way."""
+    a = _to_gray(im)
+    return 255 - a if _dark_background(a) else a
 
 
 def _to_gray(im: Image.Image) -> np.ndarray:

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -37,12 +38,22 @@ from PIL import Image, ImageFilter
 
 from img2tex.errors import FormulaError, ImageError, RenderError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
-from img2tex.images import crop_to_content
+from img2tex.images import ImageConfig, crop_to_content, ink_on_white, preprocess
 
 #: Called with the number of formulas just finished (rendered, skipped or failed).
 Progress = Callable[[int], None]
 
 APT_PACKAGES = "texlive-latex-base preview-latex-style dvipng"
+
+#: rasterizer -> (TeX engine, its output, the programs it needs, their Debian packages).
+#: dvipng draws DVI glyphs from the fonts' bitmaps (thin strokes); Ghostscript and poppler's
+#: pdftoppm draw pdflatex's Type 1 outlines, each with its own anti-aliasing (bolder strokes, as
+#: the original im2latex-100k images, which went through Ghostscript).
+RASTERIZERS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "dvipng": ("latex", "dvi", ("latex", "dvipng"), APT_PACKAGES),
+    "gs": ("pdflatex", "pdf", ("pdflatex", "gs"), "texlive-latex-base preview-latex-style ghostscript"),
+    "pdftoppm": ("pdflatex", "pdf", ("pdflatex", "pdftoppm"), "texlive-latex-base preview-latex-style poppler-utils"),
+}
 
 #: font name -> (preamble line, a file that must exist for the font to work)
 FONTS: dict[str, tuple[str, str]] = {
@@ -50,12 +61,16 @@ FONTS: dict[str, tuple[str, str]] = {
     "lmodern": ("\\usepackage{lmodern}", "rm-lmr10.tfm"),  # Debian: lmodern
     "times": ("\\usepackage{mathptmx}", "ptmr7t.tfm"),  # Debian: texlive-fonts-recommended
     "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm"),  # Debian: texlive-fonts-recommended
+    "txfonts": ("\\usepackage{txfonts}", "txmi.tfm"),  # Times-like text and math: texlive-fonts-recommended
+    "pxfonts": ("\\usepackage{pxfonts}", "pxmi.tfm"),  # Palatino-like text and math: texlive-fonts-recommended
 }
 _FONT_PACKAGES = {
     "cm": "texlive-latex-base",
     "lmodern": "lmodern",
     "times": "texlive-fonts-recommended",
     "palatino": "texlive-fonts-recommended",
+    "txfonts": "texlive-fonts-recommended",
+    "pxfonts": "texlive-fonts-recommended",
 }
 
 
@@ -65,6 +80,7 @@ class RenderConfig:
 
     dpi: int = 200  # render resolution; the processed look is 200 dpi, cropped, padded, halved
     font: str = "cm"  # one of FONTS
+    rasterizer: str = "dvipng"  # one of RASTERIZERS
     pad: int = 8  # white border (px at render resolution) added after cropping
     downsample: int = 2  # integer shrink factor after padding (im2latex: 2)
     batch_size: int = 500  # formulas per latex run
@@ -80,11 +96,19 @@ class RenderConfig:
     blur: float = 0.0  # Gaussian blur with sigma uniform in [0, blur]
     noise: float = 0.0  # Gaussian pixel noise with std uniform in [0, noise] (grey levels)
     jpeg_quality: int = 0  # 0 = off; else JPEG round trip at quality uniform in [q, 95]
+    # The look of other pipelines (drawn from a second generator, so that the draws above give
+    # the same images as before these existed):
+    gamma: float = 0.0  # anti-aliased ink raised to a power e^u, u uniform in [-g, g] (paler or darker edges)
+    stroke: float = 0.0  # thicken strokes by up to this many px per side at render resolution, or thin by half that
+    colour: float = 0.0  # probability of coloured or light-on-dark (dark mode) text on a plain or shaded background
+    rescale: bool = False  # read the result back through predict's glyph-size rescale (for renders at other dpi)
 
     def validate(self) -> None:
         """Raise RenderError on settings that cannot work, before any work starts."""
         if self.font not in FONTS:
             raise RenderError(f"unknown font {self.font!r}; choose one of {', '.join(FONTS)}")
+        if self.rasterizer not in RASTERIZERS:
+            raise RenderError(f"unknown rasterizer {self.rasterizer!r}; choose one of {', '.join(RASTERIZERS)}")
         checks = [
             (50 <= self.dpi <= 2000, "dpi must be in 50..2000"),
             (0 <= self.pad <= 200, "pad must be in 0..200"),
@@ -96,6 +120,9 @@ class RenderConfig:
             (0.0 <= self.blur <= 5.0, "blur must be in [0, 5]"),
             (0.0 <= self.noise <= 128.0, "noise must be in [0, 128]"),
             (self.jpeg_quality == 0 or 5 <= self.jpeg_quality <= 95, "jpeg_quality must be 0 or 5..95"),
+            (0.0 <= self.gamma <= 1.5, "gamma must be in [0, 1.5]"),
+            (0.0 <= self.stroke <= 3.0, "stroke must be in [0, 3]"),
+            (0.0 <= self.colour <= 1.0, "colour must be in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -197,13 +224,13 @@ def unsafe_reason(formula: str) -> str | None:
 # Tool checks and TeX environment
 
 
-def check_tools(font: str = "cm") -> None:
-    """Raise RenderError (one line, naming apt packages) when latex, dvipng or the font is missing."""
-    missing = [t for t in ("latex", "dvipng", "kpsewhich") if shutil.which(t) is None]
+def check_tools(font: str = "cm", rasterizer: str = "dvipng") -> None:
+    """Raise RenderError (one line, naming apt packages) when TeX, the rasterizer or the font is missing."""
+    _, _, programs, packages = RASTERIZERS.get(rasterizer, RASTERIZERS["dvipng"])
+    missing = [t for t in (*programs, "kpsewhich") if shutil.which(t) is None]
     if missing:
-        raise RenderError(
-            f"{', '.join(missing)} not found; install: apt-get install --no-install-recommends {APT_PACKAGES}"
-        )
+        install = f"apt-get install --no-install-recommends {packages}"
+        raise RenderError(f"{', '.join(missing)} not found; install: {install}")
     needed = ["preview.sty", "amsmath.sty", FONTS[font][1]] if font in FONTS else ["preview.sty"]
     if font == "lmodern":
         needed.append("lmodern.sty")
@@ -213,10 +240,10 @@ def check_tools(font: str = "cm") -> None:
             raise RenderError(f"TeX file {f} not found; install: apt-get install --no-install-recommends {pkg}")
 
 
-def font_available(font: str) -> bool:
-    """True when `font` can be rendered here (tests and the CLI use it to skip/refuse early)."""
+def font_available(font: str, rasterizer: str = "dvipng") -> bool:
+    """True when `font` can be rendered here with `rasterizer` (tests use it to skip early)."""
     try:
-        check_tools(font)
+        check_tools(font, rasterizer)
     except RenderError:
         return False
     return True
@@ -291,7 +318,8 @@ def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, 
     """-> (formula k -> DVI page, k -> failure reason, ks never started)."""
     pages: dict[int, int] = {}
     failed: dict[int, str] = {}
-    page_re = re.compile(r"\[(\d+)\]")
+    # pdflatex writes its font map file name into the first page's mark: [1{.../pdftex.map}]
+    page_re = re.compile(r"\[(\d+)(?:\{[^{}\[\]]*\})*\]")
     marker = re.compile(rf"^IMG2TEX-{nonce}-([BE]) (\d+)$", re.M)
     marks = list(marker.finditer(log))
     begins = {int(m.group(2)): m for m in marks if m.group(1) == "B"}
@@ -334,50 +362,75 @@ def _run_quietly(cmd: list[str], cwd: str, env: dict[str, str], timeout: float) 
     )
 
 
+def _rasterize(cfg: RenderConfig, tmp: str, env: dict[str, str]) -> dict[int, Path]:
+    """Draw every page of the batch's DVI or PDF as a grey PNG -> {page number: file}.
+
+    A timeout leaves pages without a file; the caller reports them."""
+    if cfg.rasterizer == "dvipng":
+        cmd = ["dvipng", "-q", "-T", "tight", "-D", str(cfg.dpi), "-bg", "rgb 1 1 1", "-fg", "rgb 0 0 0"]
+        cmd += ["-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(Path(tmp, "batch.dvi"))]
+    elif cfg.rasterizer == "gs":
+        # -dSAFER: the PDF is ours, but Ghostscript should never touch files on its own anyway.
+        cmd = ["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pnggray", f"-r{cfg.dpi}"]
+        cmd += ["-dTextAlphaBits=4", "-dGraphicsAlphaBits=4", f"-sOutputFile={Path(tmp, 'p%06d.png')}"]
+        cmd += [str(Path(tmp, "batch.pdf"))]
+    else:
+        cmd = ["pdftoppm", "-gray", "-png", "-r", str(cfg.dpi), str(Path(tmp, "batch.pdf")), str(Path(tmp, "q"))]
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _run_quietly(cmd, tmp, env, cfg.timeout_s)
+    pages: dict[int, Path] = {}
+    for png in Path(tmp).glob("[pq]*.png"):
+        digits = png.stem.lstrip("pq-")  # p000012 (dvipng, gs) or q-012 (pdftoppm pads to the page count)
+        if digits.isdigit():
+            pages[int(digits)] = png
+    return pages
+
+
 def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
     """Typeset one batch and write its good images. Never raises for a bad formula."""
     nonce = secrets.token_hex(6)
     preamble = FONTS[cfg.font][0]
+    engine, output, _, _ = RASTERIZERS[cfg.rasterizer]
     env = _tex_env()
     with tempfile.TemporaryDirectory(prefix="img2tex-render-") as tmp:
         tex = Path(tmp, "batch.tex")
         tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
-        cmd = ["latex", "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
+        cmd = [engine, "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
         try:
             _run_quietly(cmd, tmp, env, cfg.timeout_s)
         except subprocess.TimeoutExpired:
             if len(job.indices) == 1:
-                return _JobResult([], [(job.indices[0], "latex: timed out")], [])
+                return _JobResult([], [(job.indices[0], f"{engine}: timed out")], [])
             return _JobResult([], [], list(job.indices))  # caller splits and retries
         log_path = Path(tmp, "batch.log")
         if not log_path.exists():
-            return _JobResult([], [(i, "latex: no log written") for i in job.indices], [])
+            return _JobResult([], [(i, f"{engine}: no log written") for i in job.indices], [])
         log = log_path.read_text(encoding="latin-1")
         pages, failed, never = _parse_log(log, len(job.indices), nonce)
         done: list[int] = []
-        fails = [(job.indices[k], r) for k, r in failed.items()]
-        dvi = Path(tmp, "batch.dvi")
-        if pages and dvi.exists():
-            dvipng = ["dvipng", "-q", "-T", "tight", "-D", str(cfg.dpi), "-bg", "rgb 1 1 1", "-fg", "rgb 0 0 0"]
-            dvipng += ["-z", "1", "-o", str(Path(tmp, "p%06d.png")), str(dvi)]
-            # A timeout leaves pages without a PNG; they are reported below.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                _run_quietly(dvipng, tmp, env, cfg.timeout_s)
-            for k, page in sorted(pages.items()):
-                png = Path(tmp, f"p{page:06d}.png")
-                idx = job.indices[k]
-                if not png.exists():
-                    fails.append((idx, "dvipng: no image for this page"))
-                    continue
-                img = postprocess(np.asarray(Image.open(png).convert("L")), cfg, job.names[k])
-                if img is None:
-                    fails.append((idx, "empty image"))
-                    continue
-                atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
-                done.append(idx)
-        else:
-            fails.extend((job.indices[k], "latex: no page written") for k in pages)
-        return _JobResult(done, fails, [job.indices[k] for k in never])
+        fails = [(job.indices[k], r.replace("latex:", f"{engine}:", 1)) for k, r in failed.items()]
+        requeue = [job.indices[k] for k in never]
+        if pages and not Path(tmp, f"batch.{output}").exists():
+            if engine == "pdflatex" and fails:
+                # pdflatex loses the whole PDF after a fatal error (a runaway argument), unlike
+                # latex's DVI; the culprit is failed above, so the good ones go round again.
+                return _JobResult([], fails, requeue + [job.indices[k] for k in pages])
+            fails.extend((job.indices[k], f"{engine}: no page written") for k in pages)
+            return _JobResult([], fails, requeue)
+        files = _rasterize(cfg, tmp, env) if pages else {}
+        for k, page in sorted(pages.items()):
+            idx = job.indices[k]
+            png = files.get(page)
+            if png is None:
+                fails.append((idx, f"{cfg.rasterizer}: no image for this page"))
+                continue
+            img = postprocess(np.asarray(Image.open(png).convert("L")), cfg, job.names[k])
+            if img is None:
+                fails.append((idx, "empty image"))
+                continue
+            atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
+            done.append(idx)
+        return _JobResult(done, fails, requeue)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,11 +445,17 @@ def encode_png(img: np.ndarray) -> bytes:
 
 
 def postprocess(raw: np.ndarray, cfg: RenderConfig, name: str = "") -> np.ndarray | None:
-    """dvipng page -> processed look: crop to ink, pad, shrink, then optional augmentation.
+    """Rasterizer page -> processed look: crop to ink, pad, shrink, then optional augmentation.
 
-    Returns None for a page without ink. Augmentation draws from a generator seeded by
-    (cfg.seed, name), so results do not depend on batching or process scheduling.
+    Returns None for a page without ink. Augmentation draws from generators seeded by
+    (cfg.seed, name), so results do not depend on batching or process scheduling. Stroke weight
+    and gamma change the page at render resolution, where a pixel is a fraction of a stroke.
     """
+    look = random.Random(f"{cfg.seed}:{name}:look") if (cfg.gamma or cfg.stroke or cfg.colour) else None
+    if look is not None and cfg.gamma:
+        raw = ink_gamma(raw, math.exp(look.uniform(-cfg.gamma, cfg.gamma)))
+    if look is not None and cfg.stroke:
+        raw = adjust_stroke(raw, look.uniform(-cfg.stroke / 2, cfg.stroke))
     try:
         a = crop_to_content(raw, level=255)
     except ImageError:
@@ -411,23 +470,79 @@ def postprocess(raw: np.ndarray, cfg: RenderConfig, name: str = "") -> np.ndarra
     if scale != 1.0:
         w, h = max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale))
         im = im.resize((w, h), Image.Resampling.LANCZOS)
-    if rng is None:
-        return np.asarray(im)
-    if cfg.blur:
-        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0, cfg.blur)))
     out = np.asarray(im)
-    if cfg.extra_pad:
-        top, bottom, left, right = (rng.randint(0, cfg.extra_pad) for _ in range(4))
-        out = np.pad(out, ((top, bottom), (left, right)), constant_values=255)
-    if cfg.noise:
-        nrng = np.random.default_rng(rng.getrandbits(63))
-        sigma = rng.uniform(0, cfg.noise)
-        out = np.clip(out.astype(np.float32) + nrng.normal(0, sigma, out.shape), 0, 255).astype(np.uint8)
-    if cfg.jpeg_quality:
-        buf = io.BytesIO()
-        Image.fromarray(out, mode="L").save(buf, format="JPEG", quality=rng.randint(cfg.jpeg_quality, 95))
-        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    if rng is not None:
+        if cfg.blur:
+            out = np.asarray(Image.fromarray(out, mode="L").filter(ImageFilter.GaussianBlur(rng.uniform(0, cfg.blur))))
+        if cfg.extra_pad:
+            top, bottom, left, right = (rng.randint(0, cfg.extra_pad) for _ in range(4))
+            out = np.pad(out, ((top, bottom), (left, right)), constant_values=255)
+    pixels: np.ndarray = out
+    if look is not None and cfg.colour and look.random() < cfg.colour:
+        pixels = colourize(out, look)  # (H, W, 3): noise and JPEG below act on the colours
+    if rng is not None:
+        if cfg.noise:
+            nrng = np.random.default_rng(rng.getrandbits(63))
+            sigma = rng.uniform(0, cfg.noise)
+            pixels = np.clip(pixels.astype(np.float32) + nrng.normal(0, sigma, pixels.shape), 0, 255).astype(np.uint8)
+        if cfg.jpeg_quality:
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="JPEG", quality=rng.randint(cfg.jpeg_quality, 95))
+            pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+    out = ink_on_white(Image.fromarray(pixels)) if pixels.ndim == 3 else pixels
+    if cfg.rescale:
+        try:
+            out = preprocess(out, ImageConfig())
+        except ImageError:
+            return None
     return np.ascontiguousarray(out)
+
+
+def ink_gamma(a: np.ndarray, power: float) -> np.ndarray:
+    """Ink (1 - a/255) raised to `power`: > 1 pales anti-aliased edges (thinner-looking strokes,
+    like im2latex's "ink squared"), < 1 darkens them (bolder)."""
+    ink = 1.0 - a.astype(np.float32) / 255.0
+    return np.clip(np.rint(255.0 * (1.0 - ink**power)), 0, 255).astype(np.uint8)
+
+
+def adjust_stroke(a: np.ndarray, width: float) -> np.ndarray:
+    """Thicken (width > 0) or thin (< 0) dark strokes by about |width| px on each side.
+
+    Whole pixels come from 3x3 min (thicken) or max (thin) filters, the fraction from blending
+    with one more; the page is padded first so strokes at its edge grow too.
+    """
+    if width == 0:
+        return a
+    steps, frac = divmod(abs(width), 1.0)
+    m = int(steps) + 1
+    im = Image.fromarray(np.pad(a, m, constant_values=255), mode="L")
+    filt = ImageFilter.MinFilter(3) if width > 0 else ImageFilter.MaxFilter(3)
+    for _ in range(int(steps)):
+        im = im.filter(filt)
+    if frac > 0:
+        im = Image.blend(im, im.filter(filt), frac)
+    return np.asarray(im)
+
+
+def colourize(a: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Grey ink-on-white -> RGB text in a random colour scheme: light ink on a dark background
+    (dark mode) a third of the time, else dark coloured ink on a light tinted background; half of
+    them on a smoothly shaded background (uneven lighting, tinted paper)."""
+    h, w = a.shape
+    if rng.random() < 1 / 3:
+        bg = np.array([rng.randint(0, 60) for _ in range(3)], np.float32)
+        fg = np.array([rng.randint(180, 255) for _ in range(3)], np.float32)
+    else:
+        bg = np.array([rng.randint(190, 255) for _ in range(3)], np.float32)
+        fg = np.array([rng.randint(0, 100) for _ in range(3)], np.float32)
+    background = np.broadcast_to(bg, (h, w, 3)).astype(np.float32)
+    if rng.random() < 0.5:
+        grid = np.random.default_rng(rng.getrandbits(63)).uniform(-1, 1, (3, 4)).astype(np.float32)
+        shade = np.asarray(Image.fromarray(grid, mode="F").resize((w, h), Image.Resampling.BICUBIC))
+        background = background + rng.uniform(5, 25) * shade[:, :, None]
+    alpha = (1.0 - a.astype(np.float32) / 255.0)[:, :, None]
+    rgb = background * (1.0 - alpha) + fg * alpha
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +614,7 @@ def render_formulas(
 
     cfg = cfg or RenderConfig()
     cfg.validate()
-    check_tools(cfg.font)
+    check_tools(cfg.font, cfg.rasterizer)
     if names is None:
         names = [default_name(f) for f in formulas]
     if len(names) != len(formulas):
