@@ -94,5 +94,17 @@ def paper_config(vocab_size: int = 0) -> ModelConfig:
     )
 
 
-PRESETS = {"cpu": cpu_config, "paper": paper_config}
+def base_config(vocab_size: int = 0) -> ModelConfig:
+    """Twice the encoder widths of `cpu_config` and a finer attention, for a GPU or a long CPU run;
+    sized (2.3M parameters, 9 MB of weights) to ship in the repository and decode at tens of
+    images per second on 2 CPU cores."""
+    return ModelConfig(
+        vocab_size=vocab_size,
+        enc_blocks=[(32, 1, 2, 2), (64, 1, 2, 2), (128, 2, 2, 2), (256, 1, 1, 1)],
+        attn_dim=128,
+        dropout=0.2,
+    )
+
+
+PRESETS = {"cpu": cpu_config, "base": base_config, "paper": paper_config}
 DEFAULT_PRESET = "cpu"

@@ -374,7 +374,8 @@ def train(
     preset: Annotated[
         Optional[str],
         typer.Option(
-            help="Model size: 'cpu' (small, trains on a laptop) or 'paper' (im2markup-sized, for a GPU) "
+            help="Model size: 'cpu' (1.5M parameters, trains on a laptop), 'base' (2.3M, the default model's) "
+            "or 'paper' (11M, im2markup-sized, for a GPU) "
             f"[default: {DEFAULT_PRESET}]."
         ),
     ] = None,
@@ -439,6 +440,13 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Processes that load and preprocess images beside training (0 = in the training process; "
+            f"a GPU needs several to be kept busy) [default: {TrainConfig.num_workers}]."
+        ),
+    ] = None,
     export: Annotated[
         Optional[bool],
         typer.Option(
@@ -499,6 +507,7 @@ def train(
         seed=seed,
         bf16=bf16,
         scale_jitter=scale_jitter,
+        num_workers=workers,
         export=export,
     )
     train_split = open_splits(data, split, normalize=normalize)

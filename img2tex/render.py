@@ -415,7 +415,13 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
                 # pdflatex loses the whole PDF after a fatal error (a runaway argument), unlike
                 # latex's DVI; the culprit is failed above, so the good ones go round again.
                 return _JobResult([], fails, requeue + [job.indices[k] for k in pages])
-            fails.extend((job.indices[k], f"{engine}: no page written") for k in pages)
+            if not fails and len(job.indices) > 1:
+                # No formula is to blame in the log (a fatal error after the last page, seen
+                # once in 85k formulas under load): the caller splits the batch and retries.
+                return _JobResult([], [], list(job.indices))
+            last = re.findall(r"^! (.*)$", log, re.M)
+            why = f"{engine}: no page written" + (f" ({last[-1].strip()[:150]})" if last else "")
+            fails.extend((job.indices[k], why) for k in pages)
             return _JobResult([], fails, requeue)
         files = _rasterize(cfg, tmp, env) if pages else {}
         for k, page in sorted(pages.items()):
@@ -509,7 +515,8 @@ def adjust_stroke(a: np.ndarray, width: float) -> np.ndarray:
     """Thicken (width > 0) or thin (< 0) dark strokes by about |width| px on each side.
 
     Whole pixels come from 3x3 min (thicken) or max (thin) filters, the fraction from blending
-    with one more; the page is padded first so strokes at its edge grow too.
+    with one more. The result is padded by int(|width|) + 1 px on each side (white), so strokes at
+    the page's edge grow too; callers crop to the ink afterwards.
     """
     if width == 0:
         return a

@@ -156,6 +156,7 @@ def _build(
         batch_sampler=sampler,
         collate_fn=Collate(vocab, image_cfg.bucket),
         num_workers=cfg.num_workers,
+        # Not persistent: workers are forked anew each epoch so they see train_ds.set_epoch's draw.
         generator=torch.Generator().manual_seed(cfg.seed),
         pin_memory=device.type == "cuda",
     )

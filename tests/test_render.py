@@ -186,12 +186,16 @@ def test_augmentation_is_seeded(tmp_path: Path) -> None:
 def test_bad_settings_and_missing_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RenderError, match="unknown font"):
         render_formulas(GOOD, tmp_path, RenderConfig(font="comic"))
+    with pytest.raises(RenderError, match="unknown rasterizer"):
+        render_formulas(GOOD, tmp_path, RenderConfig(rasterizer="mspaint"))
+    with pytest.raises(RenderError, match="stroke"):
+        render_formulas(GOOD, tmp_path, RenderConfig(stroke=9))
     monkeypatch.setattr(render.shutil, "which", lambda name: None)
     with pytest.raises(RenderError, match="texlive-latex-base preview-latex-style dvipng"):
         render_formulas(GOOD, tmp_path, RenderConfig())
 
 
-@pytest.mark.parametrize("font", ["lmodern", "times", "palatino"])
+@pytest.mark.parametrize("font", ["lmodern", "times", "palatino", "txfonts", "pxfonts"])
 def test_other_fonts(tmp_path: Path, font: str) -> None:
     if not render.font_available(font):
         pytest.skip(f"font {font} not installed")
@@ -205,3 +209,83 @@ def test_write_packed_option(tmp_path: Path) -> None:
     render_formulas(GOOD, tmp_path, RenderConfig(jobs=2, write_packed=True))
     ds = PackedSplit(tmp_path / "packed")
     assert len(ds) == 4 and ds.shape(0) == ds.image(0).shape
+
+
+def _needs_rasterizer(rasterizer: str) -> None:
+    if not render.font_available("cm", rasterizer):
+        pytest.skip(f"{rasterizer} or pdflatex not installed")
+
+
+@pytest.mark.parametrize("rasterizer", ["gs", "pdftoppm"])
+def test_pdf_rasterizers_match_dvipng_page_for_page(tmp_path: Path, rasterizer: str) -> None:
+    _needs_rasterizer(rasterizer)
+    # Widths that differ a lot: an image given to the wrong formula would show.
+    formulas = ["x", r"a+b+c+d+e+f+g+h+i+j+k", r"\frac{1}{2}", r"\sum_{i=1}^{n} i^2 + \int_0^1 f(x)\,dx"]
+    render_formulas(formulas, tmp_path / "dvi", RenderConfig(jobs=1))
+    rep = render_formulas(formulas, tmp_path / "pdf", RenderConfig(jobs=1, rasterizer=rasterizer))
+    assert rep.rendered == 4 and not rep.failed
+    for name in (line.split()[0] for line in _lines(tmp_path / "dvi" / "train_filter.lst")):
+        a = np.asarray(Image.open(tmp_path / "dvi" / "images_processed" / name))
+        b = np.asarray(Image.open(tmp_path / "pdf" / "images_processed" / name))
+        assert abs(a.shape[1] - b.shape[1]) <= 0.1 * a.shape[1] + 3, name
+        assert abs(a.shape[0] - b.shape[0]) <= 0.15 * a.shape[0] + 3, name
+
+
+def test_pdflatex_runaway_does_not_cost_neighbours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pdflatex loses the whole PDF after a fatal error; the good formulas go round again."""
+    _needs_rasterizer("gs")
+    _loose_normalize(monkeypatch)
+    formulas = [GOOD[0], r"\frac{a}{b", GOOD[1], r"\undefinedmacro x", GOOD[2]]
+    rep = render_formulas(formulas, tmp_path, RenderConfig(jobs=1, batch_size=100, rasterizer="gs"))
+    bad = {d["index"]: str(d["reason"]) for d in rep.failed}
+    assert set(bad) == {1, 3} and bad[3].startswith("pdflatex:")
+    assert [int(line.split()[1]) for line in _lines(tmp_path / "train_filter.lst")] == [0, 2, 4]
+
+
+def _ink(a: np.ndarray) -> float:
+    return float((255 - a.astype(np.float64)).sum())
+
+
+def test_stroke_and_gamma_change_ink_in_the_stated_direction() -> None:
+    page = np.full((60, 80), 255, np.uint8)
+    page[20:40, 30:34] = 0  # a 4 px stroke
+    page[19, 30:34] = page[40, 30:34] = 128  # anti-aliased ends
+    assert _ink(render.adjust_stroke(page, 1.0)) > _ink(page) > _ink(render.adjust_stroke(page, -0.5))
+    wider = render.adjust_stroke(page, 1.0)  # padded so that edge strokes can grow: find the offset
+    m = (wider.shape[0] - page.shape[0]) // 2
+    assert wider[30 + m, 29 + m] == 0 and wider[30 + m, 34 + m] == 0  # one px wider on each side
+    assert wider[30 + m, 28 + m] == 255 and wider[30 + m, 35 + m] == 255  # and no more
+    assert _ink(render.ink_gamma(page, 0.5)) > _ink(page) > _ink(render.ink_gamma(page, 2.0))
+    assert np.array_equal(render.ink_gamma(page, 1.0), page)
+
+
+def test_colour_and_dark_mode_come_back_as_ink_on_white() -> None:
+    import random
+
+    from img2tex.images import ink_on_white
+
+    page = np.full((40, 120), 255, np.uint8)
+    page[15:25, 10:110] = 0
+    for seed in range(12):
+        rgb = render.colourize(page, random.Random(seed))
+        assert rgb.shape == (40, 120, 3)
+        grey = ink_on_white(Image.fromarray(rgb))
+        ink, paper = grey[15:25, 10:110].mean(), np.concatenate([grey[:10].ravel(), grey[-10:].ravel()]).mean()
+        assert paper - ink > 60, seed  # dark ink on light paper whatever the scheme
+
+
+def test_look_options_are_seeded_and_rescale_reaches_the_reference_glyph_size(tmp_path: Path) -> None:
+    from img2tex.images import ImageConfig, crop_to_content, estimate_text_height
+
+    look = RenderConfig(jobs=1, gamma=0.5, stroke=0.8, colour=1.0, seed=4)
+    render_formulas(GOOD, tmp_path / "a", look)
+    render_formulas(GOOD, tmp_path / "b", RenderConfig(**{**look.__dict__, "batch_size": 1}))
+    for p in (tmp_path / "a" / "images_processed").iterdir():
+        assert np.array_equal(
+            np.asarray(Image.open(p)), np.asarray(Image.open(tmp_path / "b" / "images_processed" / p.name))
+        )
+    big = RenderConfig(jobs=1, dpi=600, downsample=1, rescale=True)
+    render_formulas([r"a+b=c+d", r"x_1+y_2"], tmp_path / "big", big)
+    for p in (tmp_path / "big" / "images_processed").iterdir():
+        est = estimate_text_height(crop_to_content(np.asarray(Image.open(p))))
+        assert abs(est / ImageConfig().text_height - 1) < 0.3, (p.name, est)
