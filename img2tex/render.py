@@ -579,6 +579,9 @@ def _previous_failures(report_path: Path, settings: dict[str, object], images: P
         old_settings, failed = previous.get("settings"), previous.get("failed", [])
     except (OSError, ValueError, AttributeError):
         return {}
+    if isinstance(old_settings, dict):
+        # Settings added since that run were at their defaults (the look they add was not there).
+        old_settings = {**RenderConfig().image_settings(), **old_settings}
     if old_settings is not None and old_settings != settings and any(images.iterdir()):
         raise RenderError(f"{report_path.parent} was rendered with other settings ({old_settings}); use a new folder")
     if old_settings != settings or not isinstance(failed, list):

@@ -9,7 +9,7 @@
 # the same machine resumes them from gpu_runs/. With EVAL=1 it then scores each best/ on the
 # robustness benchmark. What comes back is written to $OUT (at most 8 files of 16 MB).
 set -uo pipefail
-MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} PRESETS=${PRESETS:-base paper} EVAL=${EVAL:-0}
+MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} PRESETS=${PRESETS:-base paper} EVAL=${EVAL:-0} DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT" gpu_runs
 if [ -d .whl ]; then
@@ -22,7 +22,7 @@ python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_
 mapfile -t TRAIN_DATA < <(ls -d gpu_data/mix/*/packed)
 for p in $PRESETS; do
   args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "gpu_runs/$p"
-        --max-minutes "$MINUTES" --workers 7 --device cuda)
+        --max-minutes "$MINUTES" --workers "${WORKERS:-7}" --device "$DEVICE")
   if [ -e "gpu_runs/$p/last/train_state.json" ]; then
     args+=(--resume)
   else

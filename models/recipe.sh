@@ -19,12 +19,32 @@ mkdir -p "$WORK"
 #    deduplicated, and no formula that matches a test or held-out one in any of four spellings.
 img2tex corpus "$WORK/corpus" --data-dir "$DATA"
 
-# 2. Render. Three quarters with mild augmentation (scale jitter, padding, light blur and noise),
-#    one quarter rougher (more blur and noise, JPEG round trip), as users' images are.
-awk 'NR%4!=0' "$WORK/corpus/train.lst" > "$WORK/train_a.lst"
-awk 'NR%4==0' "$WORK/corpus/train.lst" > "$WORK/train_b.lst"
-img2tex render "$WORK/train_a.lst" "$WORK/train_a" --packed --dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --seed 1 || [ $? -eq 3 ]
-img2tex render "$WORK/train_b.lst" "$WORK/train_b" --packed --dpi-jitter 0.2 --extra-pad 3 --blur 0.8 --noise 10 --jpeg-quality 40 --seed 2 || [ $? -eq 3 ]
+# 2. Render the training mix: the look of the images users have, not only our renderer's. Four
+#    sevenths of the formulas (85k; the packed mix must fit the 64 MiB a GPU machine is sent), each
+#    drawn by one of nine pipelines chosen by its line number (n % 20). Two rasterizers of TeX
+#    output (dvipng; pdflatex + Ghostscript, whose Type 1 outlines are bolder), stroke weight and
+#    ink gamma varied at render resolution, screen (75 dpi) and print (300 dpi) resolutions read
+#    back through predict's glyph-size rescale, five font families (Computer Modern, Latin Modern,
+#    Times, Palatino, txfonts), colour and dark mode, margins, blur, noise and JPEG. Held out for
+#    the robustness benchmark: the pdftoppm rasterizer and the pxfonts family.
+awk 'NR%7<4' "$WORK/corpus/train.lst" > "$WORK/mix.lst"
+part() {  # part NAME SEED SHARES RENDER_OPTIONS...: the formulas whose line number n has n % 20 in SHARES
+  local name=$1 seed=$2 shares=$3; shift 3
+  awk -v c="$shares" 'BEGIN{split(c,a,",");for(i in a)k[a[i]]=1} ((NR%20) in k)' "$WORK/mix.lst" > "$WORK/mix/$name.lst"
+  img2tex render "$WORK/mix/$name.lst" "$WORK/mix/$name" --packed --seed "$seed" "$@" || [ $? -eq 3 ]
+}
+mkdir -p "$WORK/mix"
+MILD=(--dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6)
+part dvipng 11 0,1,2,3,4,5 "${MILD[@]}"
+part gs 12 6,7,8,9 --rasterizer gs "${MILD[@]}"
+part rough 13 10,11,12 --rasterizer gs --dpi-jitter 0.2 --extra-pad 8 --blur 0.8 --noise 10 --jpeg-quality 40 \
+  --stroke 0.6 --colour 0.6
+part screen 14 13,14 --dpi 75 --downsample 1 --dpi-jitter 0.2 --extra-pad 4 --gamma 0.4 --colour 0.4 --rescale
+part print 15 15 --rasterizer gs --dpi 300 --downsample 1 --dpi-jitter 0.2 --stroke 0.9 --noise 6 --rescale
+part times 16 16 --font times "${MILD[@]}"
+part palatino 17 17 --font palatino --rasterizer gs "${MILD[@]}"
+part txfonts 18 18 --font txfonts --rasterizer gs "${MILD[@]}"
+part lmodern 19 19 --font lmodern "${MILD[@]}"
 img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
 
 # 3. Vocabulary (tokens seen at least twice) and training on the CPU preset with bf16 autocast
