@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from img2tex.data.split import Split
+from img2tex.errors import ImageError
 from img2tex.images import ImageConfig, preprocess, resize_by
 from img2tex.vocab import Vocab
 
@@ -58,6 +59,17 @@ class SplitDataset:
         return len(self.indices)
 
     def __getitem__(self, k: int) -> tuple[int, np.ndarray, list[int]]:
+        """Item k; an image that cannot be read (blank after preprocessing, say) is replaced by the
+        next readable item, so one bad image in 100k does not stop a training run."""
+        for step in range(min(len(self), 100)):
+            j = (k + step) % len(self)
+            try:
+                return self._item(j)
+            except ImageError:
+                continue
+        raise ImageError(f"{self.split.name(self.indices[k])}: no readable image near it")
+
+    def _item(self, k: int) -> tuple[int, np.ndarray, list[int]]:
         i = self.indices[k]
         a, scale = self.split.image(i), self.scale
         if self.scale_jitter > 0:
