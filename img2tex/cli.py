@@ -440,6 +440,14 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Start from this model folder's weights, network, vocabulary and image settings with a fresh "
+            "optimizer (fine-tuning; continuing a model whose run folder is gone). Not with --preset, --decoder "
+            "or --vocab."
+        ),
+    ] = None,
     workers: Annotated[
         Optional[int],
         typer.Option(
@@ -494,6 +502,8 @@ def train(
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
     if resume and (preset is not None or vocab_path is not None or decoder is not None):
         raise _fail("--preset, --decoder and --vocab belong to a new run; a resumed run keeps its own", 2)
+    if resume and init_from is not None:
+        raise _fail("--init-from starts a new run; --resume continues one", 2)
     given = _given(
         batch_size=batch_size,
         epochs=epochs,
@@ -515,12 +525,17 @@ def train(
     if resume:
         summary = resume_training(train_split, val_data, out, changes=given)
     else:
-        voc = Vocab.load(vocab_path) if vocab_path is not None else None
-        model_cfg = PRESETS[preset or DEFAULT_PRESET]()
-        if decoder is not None:
-            model_cfg.decoder = decoder
-        model_cfg.validate()
-        summary = run_training(train_split, val_data, out, TrainConfig(**given), model_cfg, vocab=voc)
+        if init_from is not None:
+            if preset is not None or decoder is not None or vocab_path is not None:
+                raise _fail("--init-from takes the network and vocabulary from the model; drop --preset/--vocab", 2)
+            summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
+        else:
+            voc = Vocab.load(vocab_path) if vocab_path is not None else None
+            model_cfg = PRESETS[preset or DEFAULT_PRESET]()
+            if decoder is not None:
+                model_cfg.decoder = decoder
+            model_cfg.validate()
+            summary = run_training(train_split, val_data, out, TrainConfig(**given), model_cfg, vocab=voc)
     from img2tex.distributed import Dist
 
     if Dist.from_env().is_main:  # under torchrun, one report for all processes

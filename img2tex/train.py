@@ -42,7 +42,7 @@ from img2tex.fileio import atomic_write_text
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel, count_parameters
-from img2tex.modelfile import load_config
+from img2tex.modelfile import load_config, load_vocab
 from img2tex.progress import TrainingBar, stderr_console, training_bar
 from img2tex.runlog import LOG, append_log, draw_run
 from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
@@ -196,14 +196,27 @@ def setup(
     model_cfg: ModelConfig | None = None,
     image_cfg: ImageConfig | None = None,
     vocab: Vocab | None = None,
+    init_from: str | Path | None = None,
 ) -> Run:
-    """A new run: the vocabulary is built from the training formulas unless given."""
+    """A new run: the vocabulary is built from the training formulas unless given.
+
+    With `init_from` (a model folder) the run starts from that model: its network, vocabulary,
+    image settings and weights, with a fresh optimizer and schedule. For fine-tuning on new data,
+    and for continuing a model whose run folder (optimizer state) is gone."""
     cfg = cfg or TrainConfig()
+    if init_from is not None:
+        if model_cfg is not None or image_cfg is not None or vocab is not None:
+            raise ModelError("a run started from a model takes its network, vocabulary and image settings from it")
+        model_cfg, image_cfg, _ = load_config(init_from)
+        vocab = load_vocab(init_from, model_cfg)
     if vocab is None:
         vocab = build_vocab((train_split.formula(i).split() for i in range(len(train_split))), min_count=cfg.min_count)
     run = _build(
         Path(run_dir), train_split, val_split, cfg, model_cfg or ModelConfig(), image_cfg or ImageConfig(), vocab
     )
+    if init_from is not None:
+        loaded, _, _ = load_model(init_from, run.device)
+        run.model.load_state_dict(loaded.state_dict())
     _write_run_config(run)
     return run
 
@@ -523,9 +536,10 @@ def train(
     image_cfg: ImageConfig | None = None,
     vocab: Vocab | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train a new model in `run_dir` (see `fit` for the summary)."""
-    return fit(setup(train_split, val_split, run_dir, cfg, model_cfg, image_cfg, vocab), progress)
+    """Train a new model in `run_dir` (see `setup` for `init_from`, `fit` for the summary)."""
+    return fit(setup(train_split, val_split, run_dir, cfg, model_cfg, image_cfg, vocab, init_from), progress)
 
 
 def resume(

@@ -276,3 +276,32 @@ def test_time_budget_and_max_minutes(tmp_path, fake_split):
     assert s["status"] == "stopped" and s["train_seconds"] < 3
     s = resume(src, None, tmp_path / "b", progress=False)
     assert s["status"] == "done" and s["train_seconds"] >= 3
+
+
+def test_init_from_starts_where_the_model_left_off(tmp_path, fake_split):
+    """A run started from a model folder continues from its weights (its first loss is the
+    model's, far below a fresh network's) with the model's network and vocabulary."""
+    from img2tex.errors import ModelError
+    from img2tex.train import setup
+
+    src = fake_split(30)
+    cfg = dict(export=False, batch_size=4, lr=3e-3, warmup_steps=2, log_every=1, val_size=4, device="cpu")
+    cfg.update(decode_max_len=5, checkpoint_every=1000)
+    train(src, src, tmp_path / "a", TrainConfig(**cfg, epochs=6), tiny_cfg(), progress=False)
+    fresh = _losses(tmp_path / "a")
+    s = train(
+        src,
+        src,
+        tmp_path / "b",
+        TrainConfig(**{**cfg, "epochs": 1, "lr": 1e-4}),
+        progress=False,
+        init_from=tmp_path / "a" / "last",
+    )
+    assert s["status"] == "done"
+    tuned = _losses(tmp_path / "b")
+    assert tuned[1] < 0.5 * fresh[1]  # starts trained
+    assert json.loads((tmp_path / "b" / "last" / "vocab.json").read_text()) == json.loads(
+        (tmp_path / "a" / "last" / "vocab.json").read_text()
+    )
+    with pytest.raises(ModelError, match="takes its network"):
+        setup(src, src, tmp_path / "c", TrainConfig(**cfg), tiny_cfg(), init_from=tmp_path / "a" / "last")
