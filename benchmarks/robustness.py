@@ -166,6 +166,9 @@ def main() -> None:
     for condition in wanted:
         source, step = ABLATIONS.get(condition, (condition, None))
         data = render(args.work, args.limit, source)
+        report = json.loads((data / "render_report.json").read_text()) if CONDITIONS.get(condition) else None
+        if report and report["rendered"]:  # a fresh render: its rate is this machine's
+            results.setdefault("render_formulas_per_s", {})[condition] = round(report["ok"] / report["seconds"], 1)
         if args.render_only:
             continue
         for model in args.model:
@@ -204,6 +207,11 @@ def markdown(results: dict) -> str:
                 "" if r is None else f"{r['bleu']:.1f} / {100 * r['edit_accuracy']:.1f} / {100 * r['exact_match']:.1f}"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    rates = results.get("render_formulas_per_s", {})
+    if rates:
+        lines += ["", "Rendering rate of each pipeline here (formulas/s on all cores, from its render report):", ""]
+        lines += ["| " + " | ".join(rates) + " |", "|" + "---|" * len(rates)]
+        lines.append("| " + " | ".join(map(str, rates.values())) + " |")
     return "\n".join(lines) + "\n"
 
 

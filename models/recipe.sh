@@ -3,11 +3,8 @@
 # Run from the repository root, with the shared data in $DATA (default ../shared/data) and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
 #
-# To continue the shipped run rather than start over (its optimizer and random state are in
-# models/training/last), copy that in first; EPOCHS is the new total (the cosine schedule is
-# stretched to it, which raises the learning rate again, a warm restart):
-#   mkdir -p ../work/runs/default && cp -r models/training/last ../work/runs/default/
-#   EPOCHS=9 bash models/recipe.sh
+# Steps skip nothing on their own but each is resumable: render keeps the images it has, and a
+# training run interrupted (Ctrl-C) is continued by running the recipe again (--resume).
 set -euo pipefail
 WORK=${WORK:-../work}
 DATA=${DATA:-../shared/data}
@@ -47,34 +44,39 @@ part txfonts 18 18 --font txfonts --rasterizer gs "${MILD[@]}"
 part lmodern 19 19 --font lmodern "${MILD[@]}"
 img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
 
-# 3. Vocabulary (tokens seen at least twice) and training on the CPU preset with bf16 autocast
-#    (the CPU here has AVX512-BF16), in three phases, one per session: 3 epochs on the renders as
-#    they are; then two warm restarts (the cosine schedule stretched to 5, then 7 epochs), each
-#    with 2 more epochs at --scale-jitter 0.6: half the images resized by up to 1.6x either way
-#    and read back through the glyph-size rescale, as predict reads users' images. Training can be
-#    stopped (Ctrl-C) and continued with --resume at any time; --epochs on a resume changes the
-#    length of the run. A phase is skipped when the run folder's training state is already past
-#    it (continue an interrupted phase 1 by running its command with --resume).
-img2tex vocab "$WORK/train_a" "$WORK/train_b" --min-count 2 -o "$WORK/vocab.json" --val-split ''
-TRAIN=(img2tex train "$WORK/train_a/packed" "$WORK/train_b/packed" --val "$WORK/val/packed" --vocab "$WORK/vocab.json"
-       -o "$RUN" --preset cpu --batch-size 32 --val-size 500 --bf16 on)
-epochs_done() {
-  python -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"]["epoch"])' "$RUN/last/train_state.json" 2>/dev/null || echo 0
-}
-if [ ! -e "$RUN/last/train_state.json" ]; then
-  "${TRAIN[@]}" --epochs 3
-fi
-if [ "$(epochs_done)" -lt 5 ]; then
-  "${TRAIN[@]}" --epochs 5 --scale-jitter 0.6 --resume
-fi
-"${TRAIN[@]}" --epochs "${EPOCHS:-7}" --scale-jitter 0.6 --resume
+# 3. Vocabulary: the tokens seen at least twice in the mix.
+img2tex vocab $(ls -d "$WORK"/mix/*/) --min-count 2 -o "$WORK/vocab.json" --val-split ''
 
-# 4. Ship: the best checkpoint becomes the default model.
+# 4. Train the `base` network (2.3M parameters), in two stages.
+#    a. On a GPU, from scratch: the shipped model had 8 minutes on a lent H100 (DEVELOPERS.md's device
+#       tool), batch 64, cosine schedule over the 8 minutes, scale jitter 0.6. Pack the mix for the trip
+#       (47 MiB) and run one part there, e.g. through the device tool with gpu_data and .whl carried:
+#         mkdir -p gpu_data/mix gpu_data/val && cp "$WORK/vocab.json" gpu_data/ && cp -r "$WORK/val/packed" gpu_data/val/
+#         for d in "$WORK"/mix/*/; do mkdir -p "gpu_data/mix/$(basename "$d")"; cp -r "$d/packed" "gpu_data/mix/$(basename "$d")/"; done
+#         PRESETS=base WORKERS=14 MINUTES=8 BUDGET=8 bash models/gpu_train.sh      # there; brings back base.tgz
+#       and unpack base.tgz's base/best into $GPU_BEST. Without a GPU, step b trains from scratch instead
+#       (about 16 images/s on 2 cores: plan on days, in parts with --resume).
+#    b. On the CPU: 60 minutes more from those weights with a fresh optimizer (--init-from), at a
+#       lower peak learning rate, bf16 autocast (AVX512-BF16 here).
+GPU_BEST=${GPU_BEST:-$WORK/gpu/base/best}
+MIX=($(ls -d "$WORK"/mix/*/packed))
+if [ -e "$GPU_BEST/model.safetensors" ]; then
+  START=(--init-from "$GPU_BEST" --lr 3e-4 --time-budget 60)
+else
+  START=(--preset base --vocab "$WORK/vocab.json" --epochs 15)
+fi
+if [ -e "$RUN/last/train_state.json" ]; then
+  img2tex train "${MIX[@]}" --val "$WORK/val/packed" -o "$RUN" --resume
+else
+  img2tex train "${MIX[@]}" --val "$WORK/val/packed" -o "$RUN" "${START[@]}" --batch-size 32 --scale-jitter 0.6 \
+    --val-size 500 --bf16 on
+fi
+
+# 5. Ship: the best checkpoint becomes the default model, with its ONNX export (what predict runs).
 mkdir -p models/default
 cp "$RUN/best/model.safetensors" "$RUN/best/config.json" "$RUN/best/vocab.json" models/default/
-# The ONNX graphs that predict runs on (training exported best/ already; this makes sure they
-# belong to these weights).
 img2tex export models/default
-# ... and the run's record and resume state go to models/training.
+# The run's record goes to models/training; its optimizer state (27 MB) stays in $RUN. To train the
+# shipped model further when $RUN is gone, start from it: --init-from models/default.
 mkdir -p models/training
-cp -r "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" "$RUN/last" models/training/
+cp "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" models/training/
