@@ -85,7 +85,7 @@ class RenderConfig:
     downsample: int = 2  # integer shrink factor after padding (im2latex: 2)
     batch_size: int = 500  # formulas per latex run
     jobs: int = 0  # parallel latex processes; 0 = all cores
-    timeout_s: float = 30.0  # per latex/dvipng run (a healthy batch takes ~1-2 s); a hung batch is split and retried
+    timeout_s: float = 30.0  # cap per TeX or rasterizer run (see batch_timeout); a hung batch is split and retried
     write_packed: bool = False  # also write OUT/packed (see img2tex.data.packed)
     retry_failed: bool = False  # on a rerun, try again the formulas TeX rejected last time
     # Seeded augmentation for training data; all off by default. Each draw depends only on
@@ -362,7 +362,7 @@ def _run_quietly(cmd: list[str], cwd: str, env: dict[str, str], timeout: float) 
     )
 
 
-def _rasterize(cfg: RenderConfig, tmp: str, env: dict[str, str]) -> dict[int, Path]:
+def _rasterize(cfg: RenderConfig, tmp: str, env: dict[str, str], n: int) -> dict[int, Path]:
     """Draw every page of the batch's DVI or PDF as a grey PNG -> {page number: file}.
 
     A timeout leaves pages without a file; the caller reports them."""
@@ -377,13 +377,21 @@ def _rasterize(cfg: RenderConfig, tmp: str, env: dict[str, str]) -> dict[int, Pa
     else:
         cmd = ["pdftoppm", "-gray", "-png", "-r", str(cfg.dpi), str(Path(tmp, "batch.pdf")), str(Path(tmp, "q"))]
     with contextlib.suppress(subprocess.TimeoutExpired):
-        _run_quietly(cmd, tmp, env, cfg.timeout_s)
+        _run_quietly(cmd, tmp, env, batch_timeout(cfg, n))
     pages: dict[int, Path] = {}
     for png in Path(tmp).glob("[pq]*.png"):
         digits = png.stem.lstrip("pq-")  # p000012 (dvipng, gs) or q-012 (pdftoppm pads to the page count)
         if digits.isdigit():
             pages[int(digits)] = png
     return pages
+
+
+def batch_timeout(cfg: RenderConfig, n: int) -> float:
+    """Seconds one TeX or rasterizer run on `n` formulas may take: 5 s plus 20 ms a formula, at most
+    `cfg.timeout_s`. A healthy batch of 500 takes 1-2 s, so this is ample; but a formula that makes
+    TeX loop costs a timeout at every halving of its batch, and short timeouts for small batches
+    make that ~1 minute instead of ~5 (measured on a looping array row in the hep-th formulas)."""
+    return min(cfg.timeout_s, 5.0 + 0.02 * n)
 
 
 def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
@@ -397,7 +405,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
         cmd = [engine, "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
         try:
-            _run_quietly(cmd, tmp, env, cfg.timeout_s)
+            _run_quietly(cmd, tmp, env, batch_timeout(cfg, len(job.indices)))
         except subprocess.TimeoutExpired:
             if len(job.indices) == 1:
                 return _JobResult([], [(job.indices[0], f"{engine}: timed out")], [])
@@ -423,7 +431,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
             why = f"{engine}: no page written" + (f" ({last[-1].strip()[:150]})" if last else "")
             fails.extend((job.indices[k], why) for k in pages)
             return _JobResult([], fails, requeue)
-        files = _rasterize(cfg, tmp, env) if pages else {}
+        files = _rasterize(cfg, tmp, env, len(pages)) if pages else {}
         for k, page in sorted(pages.items()):
             idx = job.indices[k]
             png = files.get(page)

@@ -191,3 +191,21 @@ def test_predict_needs_no_torch(capsys, monkeypatch):
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "x = \\frac { - b \\pm \\sqrt { b ^ { 2 } - 4 a c } } { 2 a }"
+
+
+def test_render_look_options_and_their_errors(tmp_path, capsys, monkeypatch, needs_latex):
+    from img2tex.render import font_available
+
+    formulas = tmp_path / "f.lst"
+    formulas.write_text("\n".join(FORMULAS) + "\n")
+    rasterizer = "gs" if font_available("cm", "gs") else "dvipng"
+    args = ["render", str(formulas), str(tmp_path / "out"), "--rasterizer", rasterizer, "--stroke", "0.6"]
+    args += ["--gamma", "0.4", "--colour", "0.5", "--dpi", "90", "--downsample", "1", "--rescale", "--seed", "3"]
+    code, out, err = run(args, capsys, monkeypatch)
+    assert code == 0, err
+    settings = json.loads(out)["settings"]
+    assert settings["rasterizer"] == rasterizer and settings["colour"] == 0.5 and settings["rescale"] is True
+    assert len(list((tmp_path / "out" / "images_processed").glob("*.png"))) == len(FORMULAS)
+    for bad, message in [(["--rasterizer", "paint"], "unknown rasterizer"), (["--colour", "2"], "colour must be")]:
+        code, out, err = run(["render", str(formulas), str(tmp_path / "x"), *bad], capsys, monkeypatch)
+        assert code == 1 and message in err and "Traceback" not in err and err.count("\n") == 1, err

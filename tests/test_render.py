@@ -289,3 +289,16 @@ def test_look_options_are_seeded_and_rescale_reaches_the_reference_glyph_size(tm
     for p in (tmp_path / "big" / "images_processed").iterdir():
         est = estimate_text_height(crop_to_content(np.asarray(Image.open(p))))
         assert abs(est / ImageConfig().text_height - 1) < 0.3, (p.name, est)
+
+
+def test_a_formula_that_hangs_tex_costs_only_itself(tmp_path: Path) -> None:
+    # From the hep-th formulas: `\\ [ \alpha , \delta ]` reads a bracket as a row-gap length and TeX loops.
+    hang = (
+        r"\begin{array} { l l } { a } & { b } \\ [ \alpha , \delta ] { = 0 \quad , \qquad } "
+        r"& { [ \gamma , \delta ] = 0 } \\ \end{array}"
+    )
+    formulas = [GOOD[0], GOOD[1], hang, GOOD[2]]
+    rep = render_formulas(formulas, tmp_path, RenderConfig(jobs=1, timeout_s=2.0))
+    assert [d["index"] for d in rep.failed] == [2] and "timed out" in str(rep.failed[0]["reason"])
+    assert rep.rendered == 3
+    assert render.batch_timeout(RenderConfig(), 500) == 15.0 and render.batch_timeout(RenderConfig(), 1) == 5.02
