@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="score only the first N test images")
     ap.add_argument("--folder-images", type=int, default=300, help="images in the folder-decoding timing")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--out", default="default_model", help="results file stem in benchmarks/results/")
     args = ap.parse_args()
     if not (args.work / "corpus" / "test.lst").is_file():
         raise SystemExit(
@@ -172,7 +173,7 @@ def main() -> None:
             "(img2tex corpus) with the same WORK, or pass --work"
         )
 
-    out_json = RESULTS / "default_model.json"
+    out_json = RESULTS / f"{args.out}.json"
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     results["machine"] = machine()
     results["model"] = model_size(args.model)
@@ -200,10 +201,10 @@ def main() -> None:
     if not args.no_speed:
         results["speed"] = speed(args.work, args.model, args.folder_images)
     out_json.write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results)
+    write_markdown(results, RESULTS / f"{args.out}.md")
 
 
-def write_markdown(results: dict) -> None:
+def write_markdown(results: dict, path: Path) -> None:
     m = results["machine"]
     lines = [
         "# Default model: accuracy and speed",
@@ -246,7 +247,7 @@ def write_markdown(results: dict) -> None:
             "torch is not imported) | "
             f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |",
         ]
-    (RESULTS / "default_model.md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

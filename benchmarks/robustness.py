@@ -146,7 +146,9 @@ def score(model: str, data: Path, scale: float | None, engine: str, device: str)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=REPO.parent / "work")
-    ap.add_argument("--model", action="append", default=[], help="model folder; repeat for several")
+    ap.add_argument(
+        "--model", action="append", default=[], help="model folder, or LABEL=FOLDER to name its row; repeat for several"
+    )
     ap.add_argument("--render-only", action="store_true", help="only make the images (e.g. to carry them elsewhere)")
     ap.add_argument("--limit", type=int, default=500, help="test formulas in the sample (evenly spaced)")
     ap.add_argument("--only", action="append", choices=[*CONDITIONS, *ABLATIONS], help="conditions to run")
@@ -166,16 +168,19 @@ def main() -> None:
     for condition in wanted:
         source, step = ABLATIONS.get(condition, (condition, None))
         data = render(args.work, args.limit, source)
-        report = json.loads((data / "render_report.json").read_text()) if CONDITIONS.get(condition) else None
+        rendered_here = CONDITIONS.get(condition) is not None  # not derived from another condition's images
+        report = json.loads((data / "render_report.json").read_text()) if rendered_here else None
         if report and report["rendered"]:  # a fresh render: its rate is this machine's
             results.setdefault("render_formulas_per_s", {})[condition] = round(report["ok"] / report["seconds"], 1)
         if args.render_only:
             continue
-        for model in args.model:
+        for spec in args.model:
+            label, _, model = spec.rpartition("=")
             with switched_off(step if step != "scale" else None):
                 rep = score(model, data, 1.0 if step == "scale" else None, args.engine, args.device)
-            table.setdefault(model, {})[condition] = rep
-            print(f"{model} {condition}: BLEU {rep['bleu']:.2f} exact {rep['exact_match']:.3f}", file=sys.stderr)
+            table.setdefault(label or model, {})[condition] = rep
+            bleu, exact = rep["bleu"], rep["exact_match"]
+            print(f"{label or model} {condition}: BLEU {bleu:.2f} exact {exact:.3f}", file=sys.stderr)
             out_json.parent.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(results, indent=2) + "\n")
     if not args.render_only:

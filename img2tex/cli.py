@@ -220,6 +220,7 @@ def render(
             retry_failed=retry_failed,
         )
     )
+    cfg.validate()  # bad settings: one line, before any progress bar
     with progress_bar("rendering", len(lines), console) as advance:
         report = render_formulas(lines, out_dir, cfg, names=names, split=split, progress=advance)
     console.print(

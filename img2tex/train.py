@@ -140,6 +140,7 @@ def _build(
         max_tokens=cfg.max_tokens,
         scale=cfg.scale,
         scale_jitter=cfg.scale_jitter,
+        replace_unreadable=True,
         jitter_prob=cfg.jitter_prob,
         seed=cfg.seed,
     )

@@ -42,9 +42,11 @@ class SplitDataset:
         scale_jitter: float = 0.0,
         jitter_prob: float = 0.5,
         seed: int = 0,
+        replace_unreadable: bool = False,
     ) -> None:
         self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
         self.scale_jitter, self.jitter_prob, self.seed, self.epoch = scale_jitter, jitter_prob, seed, 0
+        self.replace_unreadable = replace_unreadable
         n = len(split) if limit is None else min(limit, len(split))
         self.ids: list[list[int]] = []
         self.indices: list[int] = []
@@ -59,8 +61,11 @@ class SplitDataset:
         return len(self.indices)
 
     def __getitem__(self, k: int) -> tuple[int, np.ndarray, list[int]]:
-        """Item k; an image that cannot be read (blank after preprocessing, say) is replaced by the
-        next readable item, so one bad image in 100k does not stop a training run."""
+        """Item k. With `replace_unreadable` (training), an image that cannot be read (blank after
+        preprocessing, say) is replaced by the next readable item, label and all, so one bad image
+        in 100k does not stop a run; otherwise (scoring) its ImageError is raised."""
+        if not self.replace_unreadable:
+            return self._item(k)
         for step in range(min(len(self), 100)):
             j = (k + step) % len(self)
             try:

@@ -8,6 +8,7 @@ from img2tex.data.dataset import SplitDataset
 from img2tex.decoding.engine import Engine
 from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis
 from img2tex.decoding.search import decode
+from img2tex.errors import ImageError
 from img2tex.images import batch_arrays, bucket_shape
 
 
@@ -19,15 +20,24 @@ def decode_split(
     advance: Callable[[int], None] | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per dataset item, in dataset order. Items are decoded in batches of similar
-    size (sorted by bucket shape) so little time goes into padding."""
+    size (sorted by bucket shape) so little time goes into padding. An image that cannot be read
+    (`ImageError`: blank, say) gets an empty, unfinished hypothesis and scores as a wrong answer,
+    as `img2tex predict` fails that one image and reads the rest."""
     shapes = ds.shapes()
     order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
     out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
     for s in range(0, len(order), batch_size):
-        ks = order[s : s + batch_size]
-        images, mask = batch_arrays([ds[k][1] for k in ks], ds.image_cfg.bucket)
-        for k, h in zip(ks, decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)):
-            out[k] = h
+        ks, arrays = [], []
+        for k in order[s : s + batch_size]:
+            try:
+                arrays.append(ds[k][1])
+            except ImageError:
+                continue
+            ks.append(k)
+        if ks:
+            images, mask = batch_arrays(arrays, ds.image_cfg.bucket)
+            for k, h in zip(ks, decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)):
+                out[k] = h
         if advance is not None:
-            advance(len(ks))
+            advance(len(order[s : s + batch_size]))
     return out

@@ -19,7 +19,9 @@ def test_an_unreadable_image_is_replaced_by_the_next_item(fake_split: type) -> N
 
     src = WithBlanks(8)
     vocab = build_vocab(src.formula(i).split() for i in range(len(src)))
-    ds = SplitDataset(src, vocab, ImageConfig())
+    with pytest.raises(ImageError):  # scoring: a bad image is an error, not silently another one
+        SplitDataset(src, vocab, ImageConfig())[3]
+    ds = SplitDataset(src, vocab, ImageConfig(), replace_unreadable=True)
     k, image, ids = ds[3]
     assert k == 5 and ids == vocab.encode(src.formula(5).split())  # image and label stay together
     assert ds[2][0] == 2 and image.min() == 0
@@ -29,4 +31,4 @@ def test_an_unreadable_image_is_replaced_by_the_next_item(fake_split: type) -> N
             return np.full_like(super().image(i), 250)
 
     with pytest.raises(ImageError, match="no readable image"):
-        SplitDataset(AllBlank(3), vocab, ImageConfig())[0]
+        SplitDataset(AllBlank(3), vocab, ImageConfig(), replace_unreadable=True)[0]
