@@ -27,8 +27,9 @@ def decode_split(
     order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
     out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
     for s in range(0, len(order), batch_size):
+        chunk = order[s : s + batch_size]
         ks, arrays = [], []
-        for k in order[s : s + batch_size]:
+        for k in chunk:
             try:
                 arrays.append(ds[k][1])
             except ImageError:
@@ -39,5 +40,5 @@ def decode_split(
             for k, h in zip(ks, decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)):
                 out[k] = h
         if advance is not None:
-            advance(len(order[s : s + batch_size]))
+            advance(len(chunk))
     return out
