@@ -314,8 +314,8 @@ def _document(formulas: Sequence[str], preamble: str, nonce: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, str], list[int]]:
-    """-> (formula k -> DVI page, k -> failure reason, ks never started)."""
+def _parse_log(log: str, n: int, nonce: str, engine: str = "latex") -> tuple[dict[int, int], dict[int, str], list[int]]:
+    """-> (formula k -> page, k -> failure reason (prefixed with `engine`), ks never started)."""
     pages: dict[int, int] = {}
     failed: dict[int, str] = {}
     # pdflatex writes its font map file name into the first page's mark: [1{.../pdftex.map}]
@@ -336,11 +336,11 @@ def _parse_log(log: str, n: int, nonce: str) -> tuple[dict[int, int], dict[int, 
         shipped = [int(p) for p in page_re.findall(chunk)]
         err = re.search(r"^! (.*)$", chunk, re.M)
         if err:
-            failed[k] = "latex: " + err.group(1).strip()[:200]
+            failed[k] = f"{engine}: " + err.group(1).strip()[:200]
         elif e is None:
-            failed[k] = "latex: run ended inside this formula"
+            failed[k] = f"{engine}: run ended inside this formula"
         elif len(shipped) != 1:
-            failed[k] = f"latex: {len(shipped)} pages for one formula"
+            failed[k] = f"{engine}: {len(shipped)} pages for one formula"
         else:
             pages[k] = shipped[0]
     never = [k for k in range(n) if k not in started]
@@ -414,9 +414,9 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         if not log_path.exists():
             return _JobResult([], [(i, f"{engine}: no log written") for i in job.indices], [])
         log = log_path.read_text(encoding="latin-1")
-        pages, failed, never = _parse_log(log, len(job.indices), nonce)
+        pages, failed, never = _parse_log(log, len(job.indices), nonce, engine)
         done: list[int] = []
-        fails = [(job.indices[k], r.replace("latex:", f"{engine}:", 1)) for k, r in failed.items()]
+        fails = [(job.indices[k], r) for k, r in failed.items()]
         requeue = [job.indices[k] for k in never]
         if pages and not Path(tmp, f"batch.{output}").exists():
             if engine == "pdflatex" and fails:
