@@ -631,8 +631,17 @@ def predict(
         typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing."),
     ] = None,
     beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy (fastest).")] = DecodeConfig.beam,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="latex: readable LaTeX, as a person writes it (x^{2} - 4ac); tokens: the normalized "
+            "token form, as im2latex-100k spells formulas (x ^ { 2 } - 4 a c).",
+        ),
+    ] = "latex",
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON line per image: path, latex, score (or error).")
+        bool,
+        typer.Option("--json", help="One JSON line per image: path, latex (readable), tokens, score (or error)."),
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Images decoded together.")] = PREDICT_BATCH_SIZE,
     scale: Annotated[
@@ -657,12 +666,16 @@ def predict(
 
       img2tex predict formula.png
 
+      img2tex predict formula.png --format tokens
+
       img2tex predict scans/ --out tex/ --beam 5
 
       find . -name '*.png' | img2tex predict - --json > results.jsonl
     """
-    from img2tex.predict import Predictor
+    from img2tex.predict import FORMATS, Img2Tex
 
+    if fmt not in FORMATS:
+        raise _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     paths: list[str] = []
     for item in images:
         if item == "-":
@@ -674,10 +687,10 @@ def predict(
     for p in paths:
         if Path(p).is_dir() and not any(Path(p).rglob("*.*")):
             raise _fail(f"{p}: folder is empty")
-    predictor = Predictor(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
+    reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
     single = len(paths) == 1 and not Path(paths[0]).is_dir()
     failed = done = 0
-    for res in predictor.predict_paths(paths, out_dir=out):
+    for res in reader.predict_paths(paths, out_dir=out, fmt=fmt):
         if not res.ok:
             failed += 1
             if as_json:
@@ -685,14 +698,21 @@ def predict(
             console.print(f"[red]error:[/red] {escape(res.error or '')}", highlight=False, soft_wrap=True)
             continue
         done += 1
+        text = res.latex if fmt == "latex" else res.tokens
         if as_json:
-            typer.echo(json.dumps({"path": str(res.path), "latex": res.latex, "score": round(res.score or 0.0, 4)}))
+            record = {
+                "path": str(res.path),
+                "latex": res.latex,
+                "tokens": res.tokens,
+                "score": round(res.score or 0.0, 4),
+            }
+            typer.echo(json.dumps(record))
         elif out is not None:
             console.print(f"{res.path} -> {res.tex_path}", highlight=False)
         elif single:
-            typer.echo(res.latex)
+            typer.echo(text)
         else:
-            typer.echo(f"{res.path}\t{res.latex}")
+            typer.echo(f"{res.path}\t{text}")
     if done == 0 and failed == 0:
         raise _fail("no images found (looked for .png, .jpg, .jpeg)")
     if failed:

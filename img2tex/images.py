@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -85,12 +86,29 @@ class ImageConfig:
     rescale_tolerance: float = 0.25
 
 
-def load_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """Read a PNG/JPEG (path or raw bytes) as a 2-D uint8 array, ink dark on white.
+#: What `load_image` (and so the Python API) reads: a path, the file's bytes, a PIL image or an array.
+ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
-    ``name`` is only used in error messages (defaults to the path, or "<bytes>").
-    Raises `ImageError` for missing, corrupt, truncated, oversized, empty or non-image input.
+
+def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
+    """Read an image as a 2-D uint8 array, ink dark on white.
+
+    `source` is a PNG/JPEG path or its raw bytes, a PIL image (any mode), or a numpy array
+    (H x W grey, H x W x 3 RGB or H x W x 4 RGBA; uint8, or floats in [0, 1]).
+    ``name`` is only used in error messages (defaults to the path, "<bytes>", "<image>" or
+    "<array>"). Raises `ImageError` for missing, corrupt, truncated, oversized, empty or
+    non-image input.
     """
+    if isinstance(source, np.ndarray):
+        return _checked(ink_on_white(_array_image(source, name or "<array>")), name or "<array>")
+    if isinstance(source, Image.Image):
+        label = name or "<image>"
+        w, h = source.size
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"{label}: image is too large ({w}x{h} pixels, limit {MAX_PIXELS:,})")
+        if w == 0 or h == 0:
+            raise ImageError(f"{label}: image has no pixels ({w}x{h})")
+        return _checked(ink_on_white(source), label)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
         data = bytes(source)
@@ -130,10 +148,37 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
             raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
     if w == 0 or h == 0:
         raise ImageError(f"{label}: image has no pixels ({w}x{h})")
-    a = ink_on_white(im)
+    return _checked(ink_on_white(im), label)
+
+
+def _checked(a: np.ndarray, label: str) -> np.ndarray:
+    """`a`, or ImageError when it holds no ink."""
     if int(a.max()) - int(a.min()) < MIN_CONTRAST:
         raise ImageError(f"{label}: image is blank (no ink found)")
     return a
+
+
+def _array_image(a: np.ndarray, label: str) -> Image.Image:
+    """A numpy image (grey, RGB or RGBA; uint8 or floats in [0, 1]) as a PIL image."""
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"{label}: expected an H x W, H x W x 3 or H x W x 4 array, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageError(f"{label}: image has no pixels ({a.shape[1]}x{a.shape[0]})")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ImageError(f"{label}: image is too large ({a.shape[1]}x{a.shape[0]} pixels, limit {MAX_PIXELS:,})")
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ImageError(f"{label}: array holds NaN or infinite values")
+        a = np.clip(a, 0.0, 1.0) * 255.0 + 0.5
+    elif a.dtype.kind not in "ui" and a.dtype != np.bool_:
+        raise ImageError(f"{label}: unsupported array type {a.dtype}")
+    elif a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    a = np.clip(a, 0, 255).astype(np.uint8) if a.dtype != np.uint8 else a
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[a.shape[2] if a.ndim == 3 else 2]
+    return Image.fromarray(np.ascontiguousarray(a), mode)
 
 
 def ink_on_white(im: Image.Image) -> np.ndarray:

@@ -11,10 +11,14 @@ import importlib.resources
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from img2tex.decoding.hypotheses import DecodeConfig
-from img2tex.errors import Img2TexError, ModelError
+from img2tex.errors import ImageError, Img2TexError, ModelError
+from img2tex.tokenizer import to_readable
+
+if TYPE_CHECKING:
+    from img2tex.images import ImageSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -27,11 +31,14 @@ WINDOW_BATCHES = 16
 
 @dataclass
 class Prediction:
-    """Result for one input image: `latex` and `score` (mean token log-probability, <= 0), or
-    `error` (one line) when the image could not be read."""
+    """Result for one input image: `latex` (readable LaTeX, as a person writes it), `tokens`
+    (the normalized token form the model writes, as im2latex-100k spells formulas) and `score`
+    (mean token log-probability, <= 0); or `error` (one line) when the image could not be read.
+    `path` is None for an image given as bytes, a PIL image or an array."""
 
-    path: Path
+    path: Path | None = None
     latex: str | None = None
+    tokens: str | None = None
     score: float | None = None
     error: str | None = None
     tex_path: Path | None = None  # where the .tex was written, with out_dir
@@ -39,6 +46,10 @@ class Prediction:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+#: Output formats: readable LaTeX, or the normalized token form.
+FORMATS = ("latex", "tokens")
 
 
 def default_model_dir() -> Path:
@@ -67,8 +78,17 @@ def find_images(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     return out
 
 
-class Predictor:
-    """A model folder plus decoding settings; `predict_arrays` decodes preprocessed images.
+class Img2Tex:
+    """The formula reader: a model folder (default: the shipped one) plus decoding settings.
+
+    >>> from img2tex import Img2Tex
+    >>> m = Img2Tex()
+    >>> m.predict("formula.png").latex
+    >>> [p.latex for p in m.predict([png_bytes, pil_image, numpy_array])]
+
+    `predict` takes one image or a list (paths, bytes, PIL images, numpy arrays);
+    `predict_paths` walks files and folders and can write .tex files; `predict_arrays` decodes
+    images already preprocessed. The model loads once and is reused by every call.
 
     `engine`: 'onnx' (ONNX Runtime on the CPU, no torch), 'torch' (CPU or CUDA) or 'auto' (ONNX
     Runtime on the CPU when the folder holds an export, torch otherwise). The config and
@@ -105,73 +125,97 @@ class Predictor:
 
             self._engine, self.device = load_engine(self.model_dir, self.device_name, self.engine)
 
-    def prepare(self, path_or_bytes: str | Path | bytes) -> Any:
+    def prepare(self, source: ImageSource, name: str | None = None) -> Any:
         """Load and preprocess one image (ImageError on a bad one)."""
         from img2tex.images import load_image, preprocess
 
-        return preprocess(load_image(path_or_bytes), self.image_cfg, scale=self.scale)
+        return preprocess(load_image(source, name), self.image_cfg, scale=self.scale)
 
     def predict_arrays(self, arrays: Sequence[Any]) -> list[tuple[str, float]]:
-        """(latex, score) for preprocessed uint8 arrays, decoded in one batch."""
+        """(token form, score) for preprocessed uint8 arrays, decoded in one batch."""
         from img2tex.decoding.search import decode
         from img2tex.images import batch_arrays
-        from img2tex.tokenizer import to_latex
 
         self.load()
         images, mask = batch_arrays(arrays, self.image_cfg.bucket)
         hyps = decode(self._engine, images, mask, self.dcfg, self.vocab.bos_id, self.vocab.eos_id)
-        # to_latex: the token form spells dimensions with spaces, which TeX cannot read.
-        return [(to_latex(self.vocab.text(h.tokens)), h.score) for h in hyps]
+        return [(self.vocab.text(h.tokens), h.score) for h in hyps]
 
-    def predict_paths(self, inputs: Iterable[str | Path], out_dir: str | Path | None = None) -> Iterator[Prediction]:
-        """Yield a Prediction per image found in `inputs`, in order; a bad image yields an error
-        Prediction and the rest go on. With `out_dir`, each result is also written (atomically)
-        to out_dir/<relative path>.tex.
+    @overload
+    def predict(self, images: ImageSource) -> Prediction: ...
+    @overload
+    def predict(self, images: Sequence[ImageSource]) -> list[Prediction]: ...
 
-        Images are read `WINDOW_BATCHES` batches at a time and decoded `batch_size` at a time in
-        order of size, so that a batch pads little (a folder's images come in name order, with
+    def predict(self, images: ImageSource | Sequence[ImageSource]) -> Prediction | list[Prediction]:
+        """Read one image (a path, its bytes, a PIL image or a numpy array) or a list of them.
+
+        One image gives a Prediction and raises `ImageError` when it cannot be read; a list
+        gives a Prediction per item, in order, a bad item carrying its `error` (the others are
+        still read). Images are decoded `batch_size` at a time in order of size.
+        """
+        if _is_single(images):
+            res = self._predict_sources([images], labels=None if isinstance(images, (str, Path)) else ["image"])[0]  # type: ignore[list-item]
+            if not res.ok:
+                raise ImageError(res.error or "unreadable image")
+            return res
+        return self._predict_sources(list(images))  # type: ignore[arg-type]
+
+    def _predict_sources(self, sources: Sequence[ImageSource], labels: Sequence[str] | None = None) -> list[Prediction]:
+        """A Prediction per source, in order; see `predict`."""
+        from img2tex.images import bucket_shape
+
+        if sources:
+            self.load()  # a missing engine is one error for all, before any per-image one
+        results: list[Prediction] = []
+        ready: list[tuple[int, Any]] = []
+        for j, src in enumerate(sources):
+            is_path = isinstance(src, (str, Path))
+            results.append(Prediction(Path(src) if is_path else None))  # type: ignore[arg-type]
+            name = labels[j] if labels is not None else str(src) if is_path else f"image {j + 1}"
+            try:
+                ready.append((j, self.prepare(src, name)))
+            except Img2TexError as exc:
+                msg = str(exc)  # name the image: preprocess errors ("image is blank") do not
+                results[j].error = msg if msg.startswith(name) else f"{name}: {msg}"
+        ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
+        for b in range(0, len(ready), self.batch_size):
+            batch = ready[b : b + self.batch_size]
+            for (j, _), (tokens, sc) in zip(batch, self.predict_arrays([a for _, a in batch])):
+                results[j].tokens, results[j].latex, results[j].score = tokens, to_readable(tokens), sc
+        return results
+
+    def predict_paths(
+        self, inputs: Iterable[str | Path], out_dir: str | Path | None = None, fmt: str = "latex"
+    ) -> Iterator[Prediction]:
+        """Yield a Prediction per image found in `inputs` (files, and folders searched
+        recursively), in order; a bad image yields an error Prediction and the rest go on. With
+        `out_dir`, each result is also written (atomically) to out_dir/<relative path>.tex, in
+        `fmt` ('latex' or 'tokens').
+
+        Images are read `WINDOW_BATCHES` batches at a time and decoded in order of size within
+        that window, so that a batch pads little (a folder's images come in name order, with
         sizes all over the place); results still come out in input order.
         """
         from img2tex.fileio import atomic_write_text
-        from img2tex.images import bucket_shape
 
+        if fmt not in FORMATS:
+            raise Img2TexError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         items = find_images(inputs)
-        self.load()
         window = self.batch_size * WINDOW_BATCHES
         for s in range(0, len(items), window):
             chunk = items[s : s + window]
-            results: list[Prediction] = []
-            ready: list[tuple[int, Any]] = []
-            for j, (path, _) in enumerate(chunk):
-                results.append(Prediction(path))
-                try:
-                    ready.append((j, self.prepare(path)))
-                except Img2TexError as exc:
-                    msg = str(exc)  # name the file: preprocess errors ("image is blank") do not
-                    results[j].error = msg if str(path) in msg else f"{path}: {msg}"
-            ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
-            for b in range(0, len(ready), self.batch_size):
-                batch = ready[b : b + self.batch_size]
-                for (j, _), (latex, sc) in zip(batch, self.predict_arrays([a for _, a in batch])):
-                    results[j].latex, results[j].score = latex, sc
-            for (_, rel), res in zip(chunk, results):
+            for (_, rel), res in zip(chunk, self._predict_sources([p for p, _ in chunk])):
                 if out_dir is not None and res.ok:
                     res.tex_path = Path(out_dir) / rel.with_suffix(".tex")
-                    atomic_write_text(res.tex_path, (res.latex or "") + "\n")
+                    atomic_write_text(res.tex_path, ((res.latex if fmt == "latex" else res.tokens) or "") + "\n")
                 yield res
 
 
-def predict(
-    inputs: Iterable[str | Path],
-    model_dir: str | Path | None = None,
-    beam: int = DecodeConfig.beam,
-    batch_size: int = BATCH_SIZE,
-    out_dir: str | Path | None = None,
-    device: str = "auto",
-    max_len: int = DecodeConfig.max_len,
-    scale: float | None = None,
-) -> Iterator[Prediction]:
-    """Convenience: load the model (default: the shipped one) and yield predictions for `inputs`."""
-    yield from Predictor(
-        model_dir, device=device, beam=beam, max_len=max_len, batch_size=batch_size, scale=scale
-    ).predict_paths(inputs, out_dir)
+def _is_single(images: object) -> bool:
+    """One image rather than a list of them (bytes and arrays are sequences too)."""
+    if isinstance(images, (str, Path, bytes, bytearray, memoryview)):
+        return True
+    import numpy as np
+    from PIL import Image
+
+    return isinstance(images, (Image.Image, np.ndarray))

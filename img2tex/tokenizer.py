@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from img2tex.errors import FormulaError
 
-__all__ = ["tokenize", "normalize", "to_latex", "CONTROL_SPACE"]
+__all__ = ["tokenize", "normalize", "to_latex", "to_readable", "CONTROL_SPACE"]
 
 CONTROL_SPACE = "\\"
 """The token for a control space ``\\ `` (see the module docstring for why it has no space)."""
@@ -603,7 +603,11 @@ def to_latex(formula: str) -> str:
     can even loop). Everything else is the tokens joined by single spaces. Use this on
     model output and before rendering a normalized formula.
     """
-    toks = tokenize(formula)
+    return " ".join(_units(tokenize(formula)))
+
+
+def _units(toks: list[str]) -> list[str]:
+    """Tokens, with text-mode and dimension arguments glued to their macro (see `to_latex`)."""
     out: list[str] = []
     i = 0
     while i < len(toks):
@@ -633,7 +637,105 @@ def to_latex(formula: str) -> str:
             i = j + 1
             if tok in ("\\\\", r"\raisebox"):
                 break
-    return " ".join(out)
+    return out
+
+
+# Spacing of the readable form (`to_readable`): relations and binary operators get a space on
+# each side, as people write them; a sign that starts a group or follows an operator is unary.
+_RELATIONS = frozenset(
+    r"""= < > \leq \geq \le \ge \neq \ne \approx \equiv \sim \simeq \cong \propto \to \rightarrow
+    \leftarrow \Rightarrow \Leftarrow \Leftrightarrow \leftrightarrow \longrightarrow \longleftarrow
+    \Longrightarrow \Longleftarrow \Longleftrightarrow \mapsto \longmapsto \iff \implies \in \notin \ni
+    \subset \subseteq \supset \supseteq \ll \gg \perp \parallel \asymp \doteq \prec \succ \preceq \succeq
+    \vdash \models \leqslant \geqslant \lesssim \gtrsim \neq \not= := \coloneqq""".split()
+)
+_BINARY = frozenset(
+    r"""+ - \pm \mp \times \cdot \div \cup \cap \wedge \vee \oplus \otimes \ominus \odot \circ \ast
+    \star \setminus \bullet \land \lor \sqcup \sqcap \uplus \wr \amalg""".split()
+)
+# After these a sign is unary: nothing to its left for it to operate on.
+_OPENERS = frozenset(["{", "(", "[", "^", "_", "&", "\\\\", ",", ";", ":", "|", r"\{", r"\langle", r"\lbrace"])
+# Alignment marks and row ends read best with a space on each side.
+_SPACED = frozenset(["&", "\\\\"])
+# Spacing commands read best followed by a space (\, dx).
+_SPACING = frozenset([r"\,", r"\;", r"\:", r"\!", r"\quad", r"\qquad", r"\enspace", r"\thinspace"])
+
+
+def to_readable(formula: str) -> str:
+    r"""The LaTeX a person writes for a token-form formula: ``x = \frac{-b \pm \sqrt{b^{2} - 4ac}}{2a}``.
+
+    Only whitespace changes (and text-mode and dimension arguments are glued as in `to_latex`),
+    so it typesets exactly as the token form does: in math mode TeX ignores spaces except as the
+    end of a control word, and a control word followed by a letter or digit keeps its space.
+    Relations and binary operators get a space on each side (a sign that starts a group or
+    follows an operator is unary and gets none); commas are followed by a space; alignment marks
+    and row ends are spaced; nothing is spaced inside a sub- or superscript, where people write
+    ``a_{n-1}`` and ``x^{i,j}``. `tokenize(to_readable(f)) == tokenize(to_latex(f))`.
+    """
+    units = _units(tokenize(formula))
+    out: list[str] = []
+    # One entry per open group: "script" (a sub/superscript), "spec" (an environment's column
+    # spec, {cc}) or "plain"; nothing is spaced inside the first two.
+    groups: list[str] = []
+    prev: str | None = None  # the previous unit
+    space_after = False  # the previous unit asked for a space before whatever comes next
+    for k, unit in enumerate(units):
+        tight = any(g != "plain" for g in groups)
+        nxt = units[k + 1] if k + 1 < len(units) else None
+        sep = " " if space_after else ""
+        if prev is not None and not tight:
+            if (
+                unit in _RELATIONS
+                or unit in _SPACED
+                or unit.startswith("\\end{")
+                or unit in _BINARY
+                and not _is_unary(prev)
+            ):
+                sep = " "
+            elif (prev.endswith((")", "]")) or prev.startswith("\\right")) and re.match(r"\\[A-Za-z]", unit):
+                sep = " " if not unit.startswith(("\\right", "\\end")) else sep  # f(x) \int, not f(x)\int
+        if prev is not None and re.search(r"\\[A-Za-z]+$", prev) and unit[:1].isalnum():
+            sep = " "  # ends the control word: \alpha x, not \alphax
+        if prev == CONTROL_SPACE or unit == "}" or prev is None:
+            sep = ""  # a control space's own space is already written; nothing before a close
+        out.append(sep + (unit + " " if unit == CONTROL_SPACE else unit))
+        space_after = False
+        if unit == "{":
+            groups.append(
+                "script" if prev in ("^", "_") else "spec" if (prev or "").startswith("\\begin{") else "plain"
+            )
+        elif unit == "}" and groups:
+            kind = groups.pop()
+            word_next = bool(re.match(r"\\[A-Za-z]", nxt or "")) and not (nxt or "").startswith(("\\right", "\\end"))
+            outer_tight = any(g != "plain" for g in groups)
+            space_after = kind == "spec" or (
+                not outer_tight and (word_next or (kind == "script" and (nxt or "")[:1].isalpha()))
+            )
+        elif not tight:
+            if unit in _RELATIONS or unit in _SPACED or unit in _SPACING:
+                space_after = True
+            elif unit.startswith("\\begin{"):
+                space_after = nxt != "{"
+            elif unit in _BINARY and not _is_unary(prev):
+                space_after = True
+            elif unit == ",":
+                space_after = nxt not in (")", "]") and not (nxt or "").startswith("\\right")
+        if nxt is None or nxt == "}" or unit == CONTROL_SPACE:
+            space_after = False
+        prev = unit
+    return "".join(out)
+
+
+def _is_unary(prev: str | None) -> bool:
+    """A sign after `prev` is unary (-b, x^{-1}, a = -1) rather than a binary operator."""
+    return (
+        prev is None
+        or prev in _OPENERS
+        or prev in _RELATIONS
+        or prev in _BINARY
+        or prev.startswith("\\left")
+        or prev.startswith("\\begin{")
+    )
 
 
 def _matching(toks: list[str], i: int) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from img2tex import __version__
 from img2tex.cli import main
+from img2tex.tokenizer import to_latex, tokenize
 
 FORMULAS = ["x ^ { 2 } + y ^ { 2 }", "\\frac { a } { b }", "\\alpha _ { n }", "e ^ { i \\pi } = - 1"]
 
@@ -143,6 +144,13 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     rows = [json.loads(line) for line in out.splitlines()]
     assert [("error" in r) for r in rows] == [False, True, False]
     assert "bad.png" in err
+    assert set(rows[0]) == {"path", "latex", "tokens", "score"}
+    assert tokenize(rows[0]["latex"]) == tokenize(to_latex(rows[0]["tokens"]))  # one formula, two spellings
+
+    code, out, err = run(["predict", str(pngs[0]), "--model", str(model), "--format", "tokens"], capsys, monkeypatch)
+    assert code == 0 and out.strip() == rows[0]["tokens"].strip(), err
+    code, out, err = run(["predict", str(pngs[0]), "--model", str(model), "--format", "tex"], capsys, monkeypatch)
+    assert code == 1 and "--format must be one of latex, tokens" in err
 
     tex = tmp_path / "tex"
     code, out, err = run(
@@ -190,7 +198,7 @@ def test_predict_needs_no_torch(capsys, monkeypatch):
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "x = \\frac { - b \\pm \\sqrt { b ^ { 2 } - 4 a c } } { 2 a }"
+    assert r.stdout.strip() == "x = \\frac{-b \\pm \\sqrt{b^{2} - 4ac}}{2a}"  # readable LaTeX
 
 
 def test_render_look_options_and_their_errors(tmp_path, capsys, monkeypatch, needs_latex):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from img2tex.errors import ModelError
-from img2tex.predict import Predictor, default_model_dir, find_images, predict
+from img2tex.errors import ImageError, ModelError
+from img2tex.predict import Img2Tex, default_model_dir, find_images
 
 
 def write_png(path, i=0):
@@ -36,17 +36,8 @@ def test_find_images_recursive(images):
 
 def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_path):
     out = tmp_path / "tex"
-    preds = list(
-        predict(
-            [images, tmp_path / "missing.png"],
-            model_dir=model_dir,
-            beam=2,
-            batch_size=2,
-            out_dir=out,
-            device="cpu",
-            max_len=5,
-        )
-    )
+    reader = Img2Tex(model_dir, beam=2, batch_size=2, device="cpu", max_len=5)
+    preds = list(reader.predict_paths([images, tmp_path / "missing.png"], out_dir=out))
     assert [p.path.name for p in preds] == ["a.png", "broken.png", "b.jpg", "c.PNG", "missing.png"]
     bad = {p.path.name: p.error for p in preds if not p.ok}
     assert set(bad) == {"broken.png", "missing.png"}
@@ -55,12 +46,34 @@ def test_predict_goes_on_after_errors_and_mirrors_tex(model_dir, images, tmp_pat
         if p.ok:
             assert p.tex_path.read_text() == p.latex + "\n" and p.score <= 0
     assert (out / "sub" / "b.tex").exists() and (out / "a.tex").exists()
+    # --format tokens writes the token form instead
+    tokens = list(reader.predict_paths([images / "a.png"], out_dir=tmp_path / "tok", fmt="tokens"))[0]
+    assert (tmp_path / "tok" / "a.tex").read_text() == tokens.tokens + "\n"
+
+
+def test_predict_takes_paths_bytes_pil_and_arrays(model_dir, images):
+    """One image gives a Prediction (ImageError when unreadable); a list gives one per item,
+    in order, whatever each item is; the same pixels give the same answer every way."""
+    reader = Img2Tex(model_dir, beam=1, device="cpu", max_len=6)
+    path = images / "a.png"
+    one = reader.predict(path)
+    assert one.ok and one.path == path and one.tokens is not None
+    pil = Image.open(path)
+    many = reader.predict([str(path), path.read_bytes(), pil, np.asarray(pil), b"junk"])
+    assert [p.tokens for p in many[:4]] == [one.tokens] * 4
+    assert [p.path for p in many] == [path, None, None, None, None]
+    assert not many[4].ok and many[4].error.startswith("image 5:")
+    with pytest.raises(ImageError, match="not an image"):
+        reader.predict(b"junk")
+    with pytest.raises(ImageError, match="no such file"):
+        reader.predict(images / "missing.png")
+    assert reader.predict([]) == []
 
 
 def test_batched_equals_single(model_dir, images):
-    pr = Predictor(model_dir, device="cpu", beam=3, max_len=6, batch_size=8)
+    pr = Img2Tex(model_dir, device="cpu", beam=3, max_len=6, batch_size=8)
     files = [images / "a.png", images / "sub" / "b.jpg", images / "sub" / "c.PNG"]
-    batched = [(p.latex, p.score) for p in pr.predict_paths(files)]
+    batched = [(p.tokens, p.score) for p in pr.predict_paths(files)]
     single = [pr.predict_arrays([pr.prepare(f)])[0] for f in files]
     assert [b[0] for b in batched] == [s[0] for s in single]
 
@@ -89,16 +102,16 @@ def test_shipped_model_reads_the_examples():
     examples = Path(__file__).resolve().parents[1] / "examples"
     source = open_split(examples, "test")  # the plain layout: images + labels.tsv
     labels = {source.name(i): source.formula(i) for i in range(len(source))}
-    preds = {p.path.stem: p for p in predict([examples], model_dir=model_dir, device="cpu")}
+    preds = {p.path.stem: p for p in Img2Tex(model_dir, device="cpu").predict_paths([examples])}
     assert sorted(preds) == sorted(labels)
     assert all(p.ok for p in preds.values())
     names = sorted(labels)
-    s = score([labels[n] for n in names], [preds[n].latex for n in names])
+    s = score([labels[n] for n in names], [preds[n].tokens for n in names])
     assert s["edit_accuracy"] >= 0.8, s
     assert s["exact_match"] >= 0.4, s
 
 
 def test_import_is_light():
-    code = "import sys, img2tex.predict; print('torch' in sys.modules)"
+    code = "import sys, img2tex.predict; from img2tex import Img2Tex; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

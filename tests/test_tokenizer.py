@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from img2tex.errors import FormulaError
-from img2tex.tokenizer import normalize, to_latex, tokenize
+from img2tex.tokenizer import normalize, to_latex, to_readable, tokenize
 
 # inside the shared im2latex-100k folder
 TSV = Path("formulas") / "val_test_normalized_by_idx.tsv"
@@ -178,3 +178,51 @@ def test_deep_nesting_is_a_formula_error_not_a_crash():
         assert time.perf_counter() - t < 2.0
     ok = "{" * MAX_NESTING + "x" + "}" * MAX_NESTING
     assert normalize(ok).split().count("x") == 1
+
+
+@pytest.mark.parametrize(
+    "tokens, readable",
+    [
+        (r"x = \frac { - b \pm \sqrt { b ^ { 2 } - 4 a c } } { 2 a }", r"x = \frac{-b \pm \sqrt{b^{2} - 4ac}}{2a}"),
+        (r"\sum _ { i = 1 } ^ { n } x _ { i } \leq \alpha x", r"\sum_{i=1}^{n} x_{i} \leq \alpha x"),
+        (r"f ( x , y ) = - \frac { 1 } { 2 } e ^ { - t } \, d t", r"f(x, y) = -\frac{1}{2}e^{-t}\, dt"),
+        (r"a _ { n - 1 } + 3 . 1 4 \times 2", r"a_{n-1} + 3.14 \times 2"),
+        (
+            r"\left( \begin{array} { c c } { a } & { b } \\ { c } & { d } \end{array} \right)",
+            r"\left(\begin{array}{cc} {a} & {b} \\ {c} & {d} \end{array}\right)",
+        ),
+        (r"a \ b \textrm { a n d } \hspace { - . 1 5 c m } y", r"a\ b\textrm{and}\hspace{-.15cm}y"),
+        (r"\alpha 2 \beta x", r"\alpha 2\beta x"),  # a control word keeps the space TeX needs
+        ("a \\", "a\\ "),  # a trailing control space keeps its space
+        ("", ""),
+    ],
+)
+def test_to_readable_writes_latex_as_people_do(tokens, readable):
+    assert to_readable(tokens) == readable
+    assert tokenize(to_readable(tokens)) == tokenize(to_latex(tokens))
+
+
+def test_to_readable_keeps_every_dataset_formula(data):
+    """Whitespace only: every test formula reads back to the same tokens as its token form."""
+    formulas = _norm_formulas(data)[:3000]
+    for f in formulas:
+        assert tokenize(to_readable(f)) == tokenize(to_latex(f)), f
+
+
+def test_readable_form_typesets_as_the_token_form(tmp_path, needs_latex):
+    """The printed LaTeX renders to the same pixels as the token form (examples and tricky spacing)."""
+    import numpy as np
+    from PIL import Image
+
+    from img2tex.render import RenderConfig, render_formulas
+
+    labels = Path(__file__).resolve().parents[1] / "examples" / "labels.tsv"
+    tokens = [line.split("\t")[1] for line in labels.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    tokens += [r"\alpha x \operatorname* { l i m } _ { n \to \infty } a _ { n } \textrm { i f } x", r"a \ \ b \quad c"]
+    formulas = [to_latex(t) for t in tokens] + [to_readable(t) for t in tokens]
+    names = [f"t{i}" for i in range(len(tokens))] + [f"r{i}" for i in range(len(tokens))]
+    report = render_formulas(formulas, tmp_path, RenderConfig(jobs=1), names=names)
+    assert not report.failed
+    for i in range(len(tokens)):
+        a, b = (np.asarray(Image.open(tmp_path / "images_processed" / f"{k}{i}.png")) for k in "tr")
+        assert a.shape == b.shape and np.array_equal(a, b), formulas[len(tokens) + i]

@@ -4,7 +4,7 @@ import pytest
 
 from img2tex.architecture import ModelConfig
 from img2tex.evaluate import evaluate
-from img2tex.predict import predict
+from img2tex.predict import Img2Tex
 from img2tex.train import lr_at, resume, train
 from img2tex.trainconfig import TrainConfig
 
@@ -85,9 +85,9 @@ def test_tiny_model_learns_and_decodes_exactly(rendered, tmp_path):
             assert report["bleu"] == pytest.approx(100.0)
     # The same model through predict() on the image files (scale 1.0: renders are at the training look).
     truth = {source.name(i): source.formula(i) for i in range(len(source))}
-    preds = list(predict([root / "images_processed"], model_dir=run / "best", beam=3, scale=1.0, device="cpu"))
+    preds = list(Img2Tex(run / "best", beam=3, scale=1.0, device="cpu").predict_paths([root / "images_processed"]))
     assert len(preds) == len(FORMULAS)
-    assert all(p.latex == truth[p.path.stem] for p in preds), [(p.path.stem, p.latex) for p in preds]
+    assert all(p.tokens == truth[p.path.stem] for p in preds), [(p.path.stem, p.tokens) for p in preds]
 
 
 def _losses(run):
