@@ -217,3 +217,22 @@ def test_render_look_options_and_their_errors(tmp_path, capsys, monkeypatch, nee
     for bad, message in [(["--rasterizer", "paint"], "unknown rasterizer"), (["--colour", "2"], "colour must be")]:
         code, out, err = run(["render", str(formulas), str(tmp_path / "x"), *bad], capsys, monkeypatch)
         assert code == 1 and message in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_serve_refuses_bad_ports_in_one_line(capsys, monkeypatch):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        for args, message in (
+            (["--port", "70000"], "--port must be between"),
+            (["--port", str(taken.getsockname()[1])], "cannot listen on 127.0.0.1"),
+            (["--host", "no.such.host.invalid", "--port", "0"], "cannot listen on no.such.host.invalid"),
+            (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+        ):
+            code, out, err = run(["serve", *args], capsys, monkeypatch)
+            assert code == 1 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
+    finally:
+        taken.close()

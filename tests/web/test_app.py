@@ -1,0 +1,166 @@
+"""img2tex serve: the JSON API over plain HTTP, a burst of concurrent requests, and the page in a real
+headless browser (Debian's chromium driven by Selenium through chromedriver)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from img2tex.errors import ModelError
+from img2tex.predict import Img2Tex, default_model_dir
+from img2tex.web.app import create_app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+QUADRATIC = EXAMPLES / "quadratic.png"
+
+
+@pytest.fixture(scope="module")
+def reader() -> Img2Tex:
+    try:
+        return Img2Tex(default_model_dir(), beam=1)
+    except ModelError:
+        pytest.skip("no default model shipped")
+
+
+@pytest.fixture(scope="module")
+def server(reader: Img2Tex) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port, in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(create_app(reader, max_upload_bytes=200_000), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    assert srv.started, "server did not start"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=60) as c:
+        yield c
+
+
+def test_predict_multipart_and_raw_body_agree_with_the_api(client, reader):
+    expected = reader.predict(QUADRATIC)
+    data = QUADRATIC.read_bytes()
+    for response in (
+        client.post("/predict", files={"image": ("q.png", data, "image/png")}),
+        client.post("/predict", content=data, headers={"content-type": "image/png"}),
+    ):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["latex"] == expected.latex and body["tokens"] == expected.tokens
+        assert body["score"] == pytest.approx(expected.score, abs=1e-4) and 0 < body["confidence"] <= 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, message",
+    [
+        ({}, 400, "empty upload"),
+        ({"content": b"not an image"}, 400, "not an image"),
+        ({"files": {"other": ("q.png", b"x", "image/png")}}, 400, "field 'image'"),
+        ({"files": {"image": ("q.png", b"", "image/png")}}, 400, "empty"),
+        ({"content": b"x" * 300_000}, 413, "too large"),
+        ({"files": {"image": ("q.png", b"x" * 300_000, "image/png")}}, 413, "too large"),
+        (
+            {"content": b"--b\r\nContent-Disposition: form-data; name=image\r\n\r\nno end", "headers": {}},
+            400,
+            "",
+        ),
+    ],
+)
+def test_bad_uploads_get_a_4xx_json_error(client, kwargs, status, message):
+    if kwargs.get("headers") == {}:  # a multipart body that never ends
+        kwargs["headers"] = {"content-type": "multipart/form-data; boundary=b"}
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_blank_and_huge_images_are_refused(client):
+    blank = io.BytesIO()
+    Image.new("L", (60, 30), 255).save(blank, "PNG")
+    response = client.post("/predict", content=blank.getvalue())
+    assert response.status_code == 400 and "blank" in response.json()["error"]
+
+
+def test_page_and_static_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "static/katex/katex.min.js" in page.text
+    for path in ("/static/app.js", "/static/katex/katex.min.js", "/static/katex/fonts/KaTeX_Main-Regular.woff2"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/predict").status_code == 405
+
+
+def test_fifty_concurrent_requests_are_all_answered(server, reader):
+    """A burst of good and bad uploads at once: each gets its own right answer, and the server stays up."""
+    good = QUADRATIC.read_bytes()
+    expected = reader.predict(QUADRATIC).latex
+
+    def post(i: int) -> tuple[int, dict]:
+        body = good if i % 5 else b"junk"
+        r = httpx.post(f"{server}/predict", content=body, timeout=120)
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(post, range(50)))
+    for i, (status, body) in enumerate(results):
+        if i % 5:
+            assert status == 200 and body["latex"] == expected
+        else:
+            assert status == 400 and "error" in body
+    assert httpx.get(f"{server}/health", timeout=10).json()["status"] == "ok"
+
+
+def _chrome():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.skip("needs Debian's chromium and chromium-driver (see README)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_page_reads_an_uploaded_image_in_a_real_browser(server, reader):
+    """Open the page in headless Chromium, pick examples/quadratic.png, read the LaTeX and the
+    KaTeX preview off the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _chrome()
+    try:
+        browser.get(server + "/")
+        browser.find_element(By.ID, "file").send_keys(str(QUADRATIC))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "latex").get_attribute("value"))
+        latex = browser.find_element(By.ID, "latex").get_attribute("value")
+        assert latex == reader.predict(QUADRATIC).latex
+        assert browser.find_elements(By.CSS_SELECTOR, "#preview .katex")  # KaTeX typeset the preview offline
+        assert "confidence" in browser.find_element(By.ID, "confidence").text
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        browser.quit()
