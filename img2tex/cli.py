@@ -643,6 +643,13 @@ def predict(
         bool,
         typer.Option("--json", help="One JSON line per image: path, latex (readable), tokens, score (or error)."),
     ] = False,
+    attention: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Also write DIR/<image name>.png: for each output token, where the model looked (its "
+            "attention over the image), one labelled panel per token."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Images decoded together.")] = PREDICT_BATCH_SIZE,
     scale: Annotated[
         Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")
@@ -668,6 +675,8 @@ def predict(
 
       img2tex predict formula.png --format tokens
 
+      img2tex predict formula.png --attention att/    (att/formula.png: where each token was read)
+
       img2tex predict scans/ --out tex/ --beam 5
 
       find . -name '*.png' | img2tex predict - --json > results.jsonl
@@ -690,7 +699,7 @@ def predict(
     reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
     single = len(paths) == 1 and not Path(paths[0]).is_dir()
     failed = done = 0
-    for res in reader.predict_paths(paths, out_dir=out, fmt=fmt):
+    for res in reader.predict_paths(paths, out_dir=out, fmt=fmt, attention_dir=attention):
         if not res.ok:
             failed += 1
             if as_json:

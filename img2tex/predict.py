@@ -109,8 +109,8 @@ class Img2Tex:
         from img2tex.modelfile import load_config, load_vocab
 
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-        model_cfg, self.image_cfg, _ = load_config(self.model_dir)
-        self.vocab = load_vocab(self.model_dir, model_cfg)
+        self.model_cfg, self.image_cfg, _ = load_config(self.model_dir)
+        self.vocab = load_vocab(self.model_dir, self.model_cfg)
         self.device_name = device
         self.engine = pick_engine(engine, device, self.model_dir)
         self.dcfg = DecodeConfig(beam=beam, max_len=max_len)
@@ -184,19 +184,40 @@ class Img2Tex:
                 results[j].tokens, results[j].latex, results[j].score = tokens, to_readable(tokens), sc
         return results
 
+    def attention_picture(self, source: ImageSource, tokens: str) -> bytes:
+        """A PNG of where the model looked for each of `tokens` (its token-form answer for
+        `source`): one panel per token, see `img2tex.attention`."""
+        from img2tex.attention import attention_maps, draw_attention, grid_shape
+        from img2tex.images import batch_arrays
+        from img2tex.tokenizer import tokenize
+
+        self.load()
+        array = self.prepare(source)
+        images, mask = batch_arrays([array], self.image_cfg.bucket)
+        pools = [(ph, pw) for _, _, ph, pw in self.model_cfg.enc_blocks]
+        grid = grid_shape(images.shape[2], images.shape[3], pools)
+        labels = tokenize(tokens)
+        maps = attention_maps(self._engine, images, mask, self.vocab.encode(labels), self.vocab.bos_id, grid)
+        return draw_attention(array, maps, labels, self.model_cfg.downsample)
+
     def predict_paths(
-        self, inputs: Iterable[str | Path], out_dir: str | Path | None = None, fmt: str = "latex"
+        self,
+        inputs: Iterable[str | Path],
+        out_dir: str | Path | None = None,
+        fmt: str = "latex",
+        attention_dir: str | Path | None = None,
     ) -> Iterator[Prediction]:
         """Yield a Prediction per image found in `inputs` (files, and folders searched
         recursively), in order; a bad image yields an error Prediction and the rest go on. With
         `out_dir`, each result is also written (atomically) to out_dir/<relative path>.tex, in
-        `fmt` ('latex' or 'tokens').
+        `fmt` ('latex' or 'tokens'); with `attention_dir`, its attention picture to
+        attention_dir/<relative path>.png.
 
         Images are read `WINDOW_BATCHES` batches at a time and decoded in order of size within
         that window, so that a batch pads little (a folder's images come in name order, with
         sizes all over the place); results still come out in input order.
         """
-        from img2tex.fileio import atomic_write_text
+        from img2tex.fileio import atomic_write_bytes, atomic_write_text
 
         if fmt not in FORMATS:
             raise Img2TexError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -208,6 +229,9 @@ class Img2Tex:
                 if out_dir is not None and res.ok:
                     res.tex_path = Path(out_dir) / rel.with_suffix(".tex")
                     atomic_write_text(res.tex_path, ((res.latex if fmt == "latex" else res.tokens) or "") + "\n")
+                if attention_dir is not None and res.ok and res.path is not None:
+                    picture = self.attention_picture(res.path, res.tokens or "")
+                    atomic_write_bytes(Path(attention_dir) / rel.with_suffix(".png"), picture)
                 yield res
 
 

@@ -151,6 +151,10 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert code == 0 and out.strip() == rows[0]["tokens"].strip(), err
     code, out, err = run(["predict", str(pngs[0]), "--model", str(model), "--format", "tex"], capsys, monkeypatch)
     assert code == 1 and "--format must be one of latex, tokens" in err
+    code, out, err = run(
+        ["predict", str(pngs[0]), "--model", str(model), "--attention", str(tmp_path / "att")], capsys, monkeypatch
+    )
+    assert code == 0 and (tmp_path / "att" / pngs[0].name).is_file(), err
 
     tex = tmp_path / "tex"
     code, out, err = run(
