@@ -574,6 +574,14 @@ def evaluate_command(
         ),
     ] = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
+    image_match: Annotated[
+        bool,
+        typer.Option(
+            "--image-match",
+            help="Also render each prediction and its reference (needs LaTeX) and report im2markup's "
+            "image-match accuracy and the share of predictions that do not compile.",
+        ),
+    ] = False,
 ) -> None:
     """Decode a split and score it: BLEU-4, token edit distance, edit accuracy, exact match.
 
@@ -586,6 +594,8 @@ def evaluate_command(
       img2tex eval data/test --split test --beam 5 -o results/test-beam5
 
       img2tex eval data/im2latex-100k --split test --normalize --limit 500
+
+      img2tex eval data/test --split test --image-match --limit 1000
     """
     from rich.table import Table
 
@@ -605,6 +615,7 @@ def evaluate_command(
         device=device,
         scale=None if rescale else 1.0,
         engine=engine,
+        image_match=image_match,
         **_given(batch_size=batch_size),
     )
     table = Table(title=f"{split}: {report['count']} images, beam {beam}")
@@ -614,6 +625,10 @@ def evaluate_command(
     table.add_row("edit accuracy (im2markup)", f"{report['edit_accuracy']:.2%}")
     table.add_row("mean normalized edit distance", f"{report['mean_edit_distance']:.4f}")
     table.add_row("exact match", f"{report['exact_match']:.2%}")
+    if "image_match" in report:
+        im = report["image_match"]
+        table.add_row("image match (im2markup)", f"{im['accuracy']:.2%}")
+        table.add_row("predictions that do not compile", f"{im['not_compiled']:.2%}")
     table.add_row("images/s", f"{report['images_per_s']:.1f}")
     console.print(table)
     typer.echo(json.dumps(report))

@@ -33,14 +33,21 @@ def evaluate(
     max_tokens: int = 10_000,
     scale: float | None = 1.0,
     engine: str = "auto",
+    image_match: bool = False,
 ) -> dict[str, Any]:
     """Decode `split` (the first `limit` items) with the model in `model_dir` and score it.
 
     Returns the report dict (bleu, edit_accuracy, mean_edit_distance, exact_match, count, beam,
     seconds, images_per_s, model_dir, engine). With `out_dir`, writes predictions.tsv (name, ref,
     hyp) and report.json there. `scale` goes to images.preprocess: 1.0 for renders at the training
-    look, None to estimate each image's glyph size (photos, screenshots).
+    look, None to estimate each image's glyph size (photos, screenshots). With `image_match`,
+    each prediction and its reference are also rendered and compared (`img2tex.image_match`; needs
+    LaTeX), under the report's key image_match.
     """
+    if image_match:  # missing LaTeX: say so now, not after decoding the whole split
+        from img2tex.render import RenderConfig, check_tools
+
+        check_tools(RenderConfig.font, RenderConfig.rasterizer)
     model_cfg, image_cfg, _ = load_config(Path(model_dir))
     vocab = load_vocab(Path(model_dir), model_cfg)
     runner, _ = load_engine(model_dir, device, engine)
@@ -61,6 +68,11 @@ def evaluate(
         engine=type(runner).__name__,
         skipped_long=(len(split) if limit is None else min(limit, len(split))) - len(ds),
     )
+    if image_match:
+        from img2tex.image_match import image_match as match_images
+
+        with progress_bar("image match (rendering)", 2 * len(refs), enabled=progress) as advance:
+            report["image_match"] = match_images(refs, texts, progress=advance)
     if out_dir is not None:
         out = Path(out_dir)
         lines = ["name\tref\thyp"] + [f"{ds.name(k)}\t{refs[k]}\t{texts[k]}" for k in range(len(ds))]

@@ -1,5 +1,6 @@
 """A training run's record: `log.jsonl` (one JSON line per log interval and per epoch) and
-`loss.png` (train and validation loss against step), readable while the run goes on."""
+`loss.png` (train and validation loss and validation BLEU-4 against step, drawn with
+matplotlib), readable while the run goes on."""
 
 from __future__ import annotations
 
@@ -15,48 +16,41 @@ LOG, CURVE = "log.jsonl", "loss.png"
 
 
 def draw_loss_curve(
-    train: list[tuple[int, float]], val: list[tuple[int, float]], width: int = 800, height: int = 480
+    train: list[tuple[int, float]],
+    val: list[tuple[int, float]],
+    bleu: list[tuple[int, float]] | None = None,
+    width: int = 900,
+    height: int = 500,
 ) -> bytes:
-    """PNG of train (blue) and validation (orange) loss against step, with labelled axes."""
-    from PIL import Image, ImageDraw  # lazy: only runs that draw need it
+    """PNG of train and validation loss against step and, when given, validation BLEU-4 on a
+    second axis: matplotlib's object API on the Agg canvas (no display, no global pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: only runs that draw need it
+    from matplotlib.figure import Figure
 
-    im = Image.new("RGB", (width, height), "white")
-    dr = ImageDraw.Draw(im)
-    left, right, top, bottom = 70, width - 20, 30, height - 50
-    dr.line([(left, top), (left, bottom), (right, bottom)], fill="black", width=1)
-    pts = train + val
-    if pts:
-        xmax = max(1, max(s for s, _ in pts))
-        ys = [v for _, v in pts if math.isfinite(v)]
-        ymin, ymax = (min(ys), max(ys)) if ys else (0.0, 1.0)
-        ymin = min(0.0, ymin)
-        if ymax <= ymin:
-            ymax = ymin + 1.0
-
-        def xy(s: float, v: float) -> tuple[float, float]:
-            return left + (right - left) * s / xmax, bottom - (bottom - top) * (v - ymin) / (ymax - ymin)
-
-        for i in range(5):
-            v = ymin + (ymax - ymin) * i / 4
-            _, y = xy(0, v)
-            dr.line([(left - 4, y), (left, y)], fill="black")
-            dr.text((5, y - 6), f"{v:.3g}", fill="black")
-            s = xmax * i / 4
-            x, _ = xy(s, ymin)
-            dr.line([(x, bottom), (x, bottom + 4)], fill="black")
-            dr.text((x - 10, bottom + 8), f"{int(s)}", fill="black")
-        for series, colour in ((train, (31, 119, 180)), (val, (255, 127, 14))):
-            line = [xy(s, v) for s, v in series if math.isfinite(v)]
-            if len(line) > 1:
-                dr.line(line, fill=colour, width=2)
-            for x, y in line if len(line) < 60 else []:
-                dr.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-    dr.text(((left + right) // 2 - 10, height - 20), "step", fill="black")
-    dr.text((left, 8), "loss   ", fill="black")
-    dr.text((left + 60, 8), "train", fill=(31, 119, 180))
-    dr.text((left + 110, 8), "validation", fill=(255, 127, 14))
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for series, label, style in ((train, "train loss", "-"), (val, "validation loss", "o-")):
+        pts = [(s, v) for s, v in series if math.isfinite(v)]
+        if pts:
+            ax.plot(*zip(*pts), style, label=label, markersize=4, linewidth=1.5)
+    if all(v > 0 for _, v in train + val if math.isfinite(v)) and (train or val):
+        ax.set_yscale("log")  # late progress is small against the first steps' loss
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (token cross-entropy)")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if bleu:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*bleu), "s--", color="tab:green", label="validation BLEU-4", markersize=4)
+        ax2.set_ylabel("BLEU-4")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    if handles:
+        ax.legend(handles, labels, loc="upper right")
+    fig.tight_layout()
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -83,5 +77,7 @@ def draw_run(run_dir: Path) -> None:
     """Redraw run_dir/loss.png from run_dir/log.jsonl."""
     log = read_log(run_dir / LOG)
     train = [(e["step"], e["loss"]) for e in log if e.get("kind") == "train"]
-    val = [(e["step"], e["val_loss"]) for e in log if e.get("kind") == "epoch" and e.get("val_loss") is not None]
-    atomic_write_bytes(run_dir / CURVE, draw_loss_curve(train, val))
+    epochs = [e for e in log if e.get("kind") == "epoch"]
+    val = [(e["step"], e["val_loss"]) for e in epochs if e.get("val_loss") is not None]
+    bleu = [(e["step"], e["val_bleu"]) for e in epochs if e.get("val_bleu") is not None]
+    atomic_write_bytes(run_dir / CURVE, draw_loss_curve(train, val, bleu))

@@ -124,11 +124,14 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     model = run_dir / "last"
 
     code, out, err = run(
-        ["eval", str(data), "--split", "train", "--model", str(model), "-o", str(tmp_path / "ev")], capsys, monkeypatch
+        ["eval", str(data), "--split", "train", "--model", str(model), "-o", str(tmp_path / "ev"), "--image-match"],
+        capsys,
+        monkeypatch,
     )
     assert code == 0, err
     rep = json.loads(out)
     assert rep["count"] == 4 and 0.0 <= rep["bleu"] <= 100.0
+    assert rep["image_match"]["compared"] == 4 and 0.0 <= rep["image_match"]["accuracy"] <= 1.0
     assert (tmp_path / "ev" / "predictions.tsv").is_file()
 
     code, out, err = run(["predict", str(pngs[0]), "--model", str(model)], capsys, monkeypatch)

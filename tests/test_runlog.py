@@ -8,9 +8,18 @@ from pathlib import Path
 from img2tex.runlog import append_log, draw_loss_curve, read_log
 
 
-def test_draw_loss_curve_is_a_png() -> None:
-    png = draw_loss_curve([(1, 3.0), (2, 2.0), (3, 1.5)], [(3, 1.7)])
-    assert png.startswith(b"\x89PNG")
+def test_draw_loss_curve_is_a_png_with_the_curves_on_it() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    blank = np.asarray(Image.open(io.BytesIO(draw_loss_curve([], []))).convert("RGB")).astype(int)
+    png = draw_loss_curve([(1, 3.0), (2, 2.0), (3, float("nan")), (4, 1.5)], [(3, 1.7)], [(3, 40.0)])
+    drawn = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    assert png.startswith(b"\x89PNG") and drawn.shape == blank.shape == (500, 900, 3)
+    colourful = (drawn.max(axis=2) - drawn.min(axis=2)) > 80  # the coloured curves, legend
+    assert colourful.sum() > 10 * ((blank.max(axis=2) - blank.min(axis=2)) > 80).sum() + 200
 
 
 def test_read_log_skips_a_torn_last_line(tmp_path: Path) -> None:
