@@ -102,6 +102,10 @@ class RenderConfig:
     stroke: float = 0.0  # thicken strokes by up to this many px per side at render resolution, or thin by half that
     colour: float = 0.0  # probability of coloured or light-on-dark (dark mode) text on a plain or shaded background
     rescale: bool = False  # read the result back through predict's glyph-size rescale (for renders at other dpi)
+    # Per-formula page limits at render resolution, checked by TeX before a page is shipped, so
+    # neither the rasterizer nor Pillow ever sees a giant page (\rule{500cm}{500cm}).
+    max_side_px: int = 5000
+    max_pixels: int = 8_000_000
 
     def validate(self) -> None:
         """Raise RenderError on settings that cannot work, before any work starts."""
@@ -123,6 +127,8 @@ class RenderConfig:
             (0.0 <= self.gamma <= 1.5, "gamma must be in [0, 1.5]"),
             (0.0 <= self.stroke <= 3.0, "stroke must be in [0, 3]"),
             (0.0 <= self.colour <= 1.0, "colour must be in [0, 1]"),
+            (16 <= self.max_side_px <= 20000, "max_side_px must be in 16..20000"),
+            (256 <= self.max_pixels <= 50_000_000, "max_pixels must be in 256..50,000,000"),
         ]
         for ok, message in checks:
             if not ok:
@@ -131,7 +137,7 @@ class RenderConfig:
     def image_settings(self) -> dict[str, object]:
         """The settings that change pixels: a rerun into the same folder must use the same."""
         d = asdict(self)
-        for k in ("batch_size", "jobs", "timeout_s", "write_packed", "retry_failed"):
+        for k in ("batch_size", "jobs", "timeout_s", "write_packed", "retry_failed", "max_side_px", "max_pixels"):
             d.pop(k)
         return d
 
@@ -295,7 +301,18 @@ class _JobResult:
     latex_runs: int = 1
 
 
-def _document(formulas: Sequence[str], preamble: str, nonce: str) -> str:
+#: TeX points per inch.
+PT_PER_INCH = 72.27
+
+
+def page_limits_pt(cfg: RenderConfig) -> tuple[int, int]:
+    """cfg's page limits in TeX points at its dpi: (largest side, largest area in pt^2)."""
+    pt_per_px = PT_PER_INCH / cfg.dpi
+    return int(cfg.max_side_px * pt_per_px), int(cfg.max_pixels * pt_per_px * pt_per_px)
+
+
+def _document(formulas: Sequence[str], preamble: str, nonce: str, limits: tuple[int, int] = (16000, 10**9)) -> str:
+    side, area = limits
     parts = [
         "\\documentclass[12pt]{article}",  # im2latex rendered at 12pt
         "\\usepackage{amsmath,amssymb,bm}",
@@ -308,14 +325,31 @@ def _document(formulas: Sequence[str], preamble: str, nonce: str) -> str:
         body = re.sub(r"\n\s*\n", "\n", f.replace("\r", "\n")).strip("\n")
         parts.append(f"\\typeout{{IMG2TEX-{nonce}-B {k}}}")
         # Own lines around the formula so a trailing % comment cannot eat the closing brackets.
-        parts.append(f"\\begin{{preview}}\\mbox{{$\\displaystyle\n{body}\n$}}\\end{{preview}}")
+        # The formula is boxed and measured first; a page over the limits is never shipped
+        # (the S line gives its size, the L line says it was left out).
+        parts.append(f"\\setbox0\\hbox{{\\mbox{{$\\displaystyle\n{body}\n$}}}}%")
+        parts.append(f"\\typeout{{IMG2TEX-{nonce}-S {k} \\the\\wd0 \\space\\the\\dimexpr\\ht0+\\dp0\\relax}}%")
+        parts.append(
+            f"\\ifdim\\wd0>{side}pt\\relax\\typeout{{IMG2TEX-{nonce}-L {k}}}%\n"
+            f"\\else\\ifdim\\dimexpr\\ht0+\\dp0\\relax>{side}pt\\relax\\typeout{{IMG2TEX-{nonce}-L {k}}}%\n"
+            f"\\else\\ifnum\\numexpr(\\wd0/65536)*((\\ht0+\\dp0)/65536)\\relax>{area}\\relax"
+            f"\\typeout{{IMG2TEX-{nonce}-L {k}}}%\n"
+            f"\\else\\begin{{preview}}\\mbox{{\\box0}}\\end{{preview}}\\fi\\fi\\fi"
+        )
         parts.append(f"\\typeout{{IMG2TEX-{nonce}-E {k}}}")
     parts.append("\\end{document}")
     return "\n".join(parts) + "\n"
 
 
-def _parse_log(log: str, n: int, nonce: str, engine: str = "latex") -> tuple[dict[int, int], dict[int, str], list[int]]:
+def _parse_log(
+    log: str, n: int, nonce: str, engine: str = "latex", dpi: int = 200
+) -> tuple[dict[int, int], dict[int, str], list[int]]:
     """-> (formula k -> page, k -> failure reason (prefixed with `engine`), ks never started)."""
+    sizes = {
+        int(m.group(1)): (float(m.group(2)), float(m.group(3)))
+        for m in re.finditer(rf"^IMG2TEX-{nonce}-S (\d+) (-?[\d.]+)pt\s*(-?[\d.]+)pt$", log, re.M)
+    }
+    too_large = {int(m.group(1)) for m in re.finditer(rf"^IMG2TEX-{nonce}-L (\d+)$", log, re.M)}
     pages: dict[int, int] = {}
     failed: dict[int, str] = {}
     # pdflatex writes its font map file name into the first page's mark: [1{.../pdftex.map}]
@@ -337,6 +371,9 @@ def _parse_log(log: str, n: int, nonce: str, engine: str = "latex") -> tuple[dic
         err = re.search(r"^! (.*)$", chunk, re.M)
         if err:
             failed[k] = f"{engine}: " + err.group(1).strip()[:200]
+        elif k in too_large:
+            w, h = (round(v * dpi / PT_PER_INCH) for v in sizes.get(k, (0.0, 0.0)))
+            failed[k] = f"page too large ({w}x{h} px at {dpi} dpi); left out before rasterizing"
         elif e is None:
             failed[k] = f"{engine}: run ended inside this formula"
         elif len(shipped) != 1:
@@ -402,7 +439,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
     env = _tex_env()
     with tempfile.TemporaryDirectory(prefix="img2tex-render-") as tmp:
         tex = Path(tmp, "batch.tex")
-        tex.write_text(_document(job.formulas, preamble, nonce), encoding="utf-8")
+        tex.write_text(_document(job.formulas, preamble, nonce, page_limits_pt(cfg)), encoding="utf-8")
         cmd = [engine, "-no-shell-escape", "-interaction=nonstopmode", "-output-directory", tmp, "batch.tex"]
         try:
             _run_quietly(cmd, tmp, env, batch_timeout(cfg, len(job.indices)))
@@ -414,7 +451,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
         if not log_path.exists():
             return _JobResult([], [(i, f"{engine}: no log written") for i in job.indices], [])
         log = log_path.read_text(encoding="latin-1")
-        pages, failed, never = _parse_log(log, len(job.indices), nonce, engine)
+        pages, failed, never = _parse_log(log, len(job.indices), nonce, engine, cfg.dpi)
         done: list[int] = []
         fails = [(job.indices[k], r) for k, r in failed.items()]
         requeue = [job.indices[k] for k in never]
@@ -438,7 +475,12 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
             if png is None:
                 fails.append((idx, f"{cfg.rasterizer}: no image for this page"))
                 continue
-            img = postprocess(np.asarray(Image.open(png).convert("L")), cfg, job.names[k])
+            try:  # a page within TeX's limits is far below Pillow's; this is the last guard
+                page_pixels = np.asarray(Image.open(png).convert("L"))
+            except (Image.DecompressionBombError, OSError, ValueError) as exc:
+                fails.append((idx, f"{cfg.rasterizer}: unreadable page ({type(exc).__name__})"))
+                continue
+            img = postprocess(page_pixels, cfg, job.names[k])
             if img is None:
                 fails.append((idx, "empty image"))
                 continue

@@ -565,7 +565,36 @@ def normalize(raw: str) -> str:
 
     Raises FormulaError for unbalanced braces, \\left without \\right, \\begin without
     \\end, missing arguments and double scripts.
+
+    Idempotent by construction: the form is normalized again until it no longer changes (one
+    more pass for almost every formula), so `normalize(normalize(f)) == normalize(f)`. Input
+    that one pass lets through but whose result does not parse (``\\operatorname'``) is
+    malformed and raises.
     """
+    if len(raw) > MAX_FORMULA_CHARS:
+        raise FormulaError(f"formula is {len(raw):,} characters long (at most {MAX_FORMULA_CHARS:,})")
+    out = _normalize_once(raw)
+    for _ in range(MAX_PASSES):
+        try:
+            again = _normalize_once(out)
+        except FormulaError as exc:
+            raise FormulaError(f"malformed formula: its normal form does not parse ({exc})") from None
+        if again == out:
+            return out
+        out = again
+    raise FormulaError(f"normalization does not settle after {MAX_PASSES} passes: {raw[:60]!r}")
+
+
+#: Passes `normalize` makes after the first before it gives up on reaching a fixed point.
+MAX_PASSES = 4
+
+#: Longest formula `normalize` reads: im2latex's longest are ~1,000 characters; the cap keeps
+#: hostile input (100k characters) from costing seconds.
+MAX_FORMULA_CHARS = 20_000
+
+
+def _normalize_once(raw: str) -> str:
+    """One normalization pass (see `normalize`)."""
     text = raw.strip()
     if text.startswith("%"):
         text = text[1:]
@@ -607,7 +636,14 @@ def to_latex(formula: str) -> str:
 
 
 def _units(toks: list[str]) -> list[str]:
-    """Tokens, with text-mode and dimension arguments glued to their macro (see `to_latex`)."""
+    """Tokens, with text-mode and dimension arguments glued to their macro (see `to_latex`).
+
+    Linear in the number of tokens: brace and bracket partners and the count of control words
+    are found once, so hostile input (``\\hspace{`` 3,000 times) costs no more than a formula."""
+    close = {"{": _partners(toks, "{", "}"), "[": _partners(toks, "[", "]")}
+    words = [0]  # words[j] = control words among toks[:j]
+    for t in toks:
+        words.append(words[-1] + (t.startswith("\\") and t[1:].isalpha()))
     out: list[str] = []
     i = 0
     while i < len(toks):
@@ -615,28 +651,33 @@ def _units(toks: list[str]) -> list[str]:
         out.append(tok)
         i += 1
         if tok in _TEXT_ARGS and i < len(toks) and toks[i] == "{":
-            j = _matching(toks, i)
+            j = close["{"][i]
             out[-1] += _glue_text(toks[i : j + 1])
             i = j + 1
             continue
         dimension_next = tok in _DIMENSION_ARGS or tok == "\\\\"
         opens = ("[",) if tok == "\\\\" else ("{", "[")
         while dimension_next and i < len(toks) and toks[i] in opens:
-            close = "}" if toks[i] == "{" else "]"
-            depth, j = 0, i
-            while j < len(toks):
-                depth += toks[j] == toks[i]
-                depth -= toks[j] == close
-                if depth == 0:
-                    break
-                j += 1
-            inner = toks[i : j + 1]
-            if any(t.startswith("\\") and t[1:].isalpha() for t in inner[:-1]) and tok != r"\raisebox":
+            j = close[toks[i]][i]
+            if words[j] - words[i] > 0 and tok != r"\raisebox":
                 break  # not a plain dimension (e.g. \hspace{\fill}): leave it spaced
-            out[-1] += "".join(inner)
+            out[-1] += "".join(toks[i : j + 1])
             i = j + 1
             if tok in ("\\\\", r"\raisebox"):
                 break
+    return out
+
+
+def _partners(toks: list[str], open_: str, close: str) -> dict[int, int]:
+    """Index of each `open_` token -> index of its partner (the last index when it has none)."""
+    stack: list[int] = []
+    out: dict[int, int] = {}
+    for j, t in enumerate(toks):
+        if t == open_:
+            stack.append(j)
+        elif t == close and stack:
+            out[stack.pop()] = j
+    out.update((j, len(toks) - 1) for j in stack)
     return out
 
 
@@ -677,10 +718,11 @@ def to_readable(formula: str) -> str:
     # One entry per open group: "script" (a sub/superscript), "spec" (an environment's column
     # spec, {cc}) or "plain"; nothing is spaced inside the first two.
     groups: list[str] = []
+    n_tight = 0  # how many of `groups` are not "plain" (a count: nesting can be deep)
     prev: str | None = None  # the previous unit
     space_after = False  # the previous unit asked for a space before whatever comes next
     for k, unit in enumerate(units):
-        tight = any(g != "plain" for g in groups)
+        tight = n_tight > 0
         nxt = units[k + 1] if k + 1 < len(units) else None
         sep = " " if space_after else ""
         if prev is not None and not tight:
@@ -704,10 +746,12 @@ def to_readable(formula: str) -> str:
             groups.append(
                 "script" if prev in ("^", "_") else "spec" if (prev or "").startswith("\\begin{") else "plain"
             )
+            n_tight += groups[-1] != "plain"
         elif unit == "}" and groups:
             kind = groups.pop()
+            n_tight -= kind != "plain"
             word_next = bool(re.match(r"\\[A-Za-z]", nxt or "")) and not (nxt or "").startswith(("\\right", "\\end"))
-            outer_tight = any(g != "plain" for g in groups)
+            outer_tight = n_tight > 0
             space_after = kind == "spec" or (
                 not outer_tight and (word_next or (kind == "script" and (nxt or "")[:1].isalpha()))
             )
@@ -738,29 +782,19 @@ def _is_unary(prev: str | None) -> bool:
     )
 
 
-def _matching(toks: list[str], i: int) -> int:
-    """Index of the '}' closing the '{' at toks[i] (the last index when unbalanced)."""
-    depth = 0
-    for j in range(i, len(toks)):
-        depth += toks[j] == "{"
-        depth -= toks[j] == "}"
-        if depth == 0:
-            return j
-    return len(toks) - 1
-
-
 def _glue_text(toks: list[str]) -> str:
     """Text-mode tokens written without separating spaces, except where TeX needs one
     (after a control word followed by a letter, and for a control space)."""
-    out = ""
+    parts: list[str] = []
+    prev = ""
     for tok in toks:
         if tok == CONTROL_SPACE:
             tok = "\\ "
-        if (
-            out.endswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
-            and re.search(r"\\[A-Za-z]+$", out)
-            and tok[:1].isalpha()
-        ):
-            out += " "
-        out += tok
-    return out
+        if tok[:1].isalpha() and _CONTROL_WORD.fullmatch(prev):
+            parts.append(" ")
+        parts.append(tok)
+        prev = tok
+    return "".join(parts)
+
+
+_CONTROL_WORD = re.compile(r"\\[A-Za-z]+")

@@ -302,3 +302,28 @@ def test_a_formula_that_hangs_tex_costs_only_itself(tmp_path: Path) -> None:
     assert [d["index"] for d in rep.failed] == [2] and "timed out" in str(rep.failed[0]["reason"])
     assert rep.rendered == 3
     assert render.batch_timeout(RenderConfig(), 500) == 15.0 and render.batch_timeout(RenderConfig(), 1) == 5.02
+
+
+@pytest.mark.parametrize("rasterizer", ["dvipng", "gs"])
+def test_giant_pages_are_left_out_before_rasterizing(tmp_path: Path, rasterizer: str) -> None:
+    """A page over the size limits is never shipped by TeX, so neither the rasterizer nor Pillow
+    sees it; the formulas beside it in the batch are rendered (the 1.5-gigapixel \\rule once
+    cost the whole batch)."""
+    formulas = [r"\rule{500cm}{500cm}", GOOD[0], r"\rule{1pt}{300cm}", GOOD[1], r"\hspace{20000cm}x", GOOD[2]]
+    rep = render_formulas(formulas, tmp_path, RenderConfig(jobs=1, rasterizer=rasterizer))
+    bad = {d["index"]: str(d["reason"]) for d in rep.failed}
+    assert set(bad) == {0, 2, 4}, bad
+    assert bad[0].startswith("page too large (39370x39370 px at 200 dpi)")
+    assert bad[2].startswith("page too large (3x23622 px")
+    assert "Dimension too large" in bad[4]  # past TeX's own largest dimension
+    assert rep.rendered == 3
+
+
+def test_page_limits_are_settings(tmp_path: Path) -> None:
+    wide = r"x_1+x_2+x_3+x_4+x_5+x_6+x_7+x_8+x_9"
+    rep = render_formulas([wide, "x"], tmp_path, RenderConfig(jobs=1, max_side_px=200))
+    assert [d["index"] for d in rep.failed] == [0] and "page too large" in str(rep.failed[0]["reason"])
+    rep = render_formulas([wide], tmp_path / "b", RenderConfig(jobs=1, max_pixels=2000))
+    assert "page too large" in str(rep.failed[0]["reason"])
+    with pytest.raises(RenderError, match="max_side_px"):
+        RenderConfig(max_side_px=1).validate()

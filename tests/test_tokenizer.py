@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from img2tex.errors import FormulaError
 from img2tex.tokenizer import normalize, to_latex, to_readable, tokenize
@@ -226,3 +228,73 @@ def test_readable_form_typesets_as_the_token_form(tmp_path, needs_latex):
     for i in range(len(tokens)):
         a, b = (np.asarray(Image.open(tmp_path / "images_processed" / f"{k}{i}.png")) for k in "tr")
         assert a.shape == b.shape and np.array_equal(a, b), formulas[len(tokens) + i]
+
+
+# Property-based: arbitrary input raises nothing but FormulaError, never hangs (the deadline),
+# and what normalize returns is a fixed point that to_latex and to_readable can write.
+_PIECES = list("\\{}[]()^_&%$#~ abxy12+-=,.'") + [
+    *r"\frac \left \right \begin{array} \end{array} \sqrt \hat \mbox \over \\ \hspace \operatorname".split(),
+    *r"\limits \textrm \matrix \cases \pmatrix \sum \rule \left( \right) \bigl".split(),
+]
+
+
+def _check_normalize(s: str) -> None:
+    try:
+        n = normalize(s)
+    except FormulaError:
+        return
+    assert normalize(n) == n
+    assert tokenize(to_readable(n)) == tokenize(to_latex(n))
+
+
+@settings(max_examples=400, deadline=2000)
+@given(st.text(max_size=200))
+def test_normalize_on_any_text(s):
+    _check_normalize(s)
+
+
+@settings(max_examples=400, deadline=2000)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_normalize_on_latex_like_text(s):
+    _check_normalize(s)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(st.data())
+def test_token_sequences_from_the_vocabulary(data):
+    """What a model can write: any sequence of the shipped vocabulary's tokens."""
+    import json
+
+    vocab = Path(__file__).resolve().parents[1] / "models" / "default" / "vocab.json"
+    tokens = [t for t in json.loads(vocab.read_text())["tokens"] if not t.startswith("<")]
+    seq = " ".join(data.draw(st.lists(st.sampled_from(tokens), max_size=60)))
+    to_latex(seq)
+    to_readable(seq)
+    _check_normalize(seq)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "{" * 5000 + "x" + "}" * 5000,  # nesting: our error, not RecursionError
+        "\\frac" * 3000,
+        "x^" * 5000,
+        "\\left(" * 2000,
+        "\\sqrt" * 4000 + "x",
+        "a" * 100_000,
+        "\\begin{array}" * 500,
+        "}" * 1000,
+        "\\hspace{" * 3000,
+        "\\textrm{" * 3000 + "}" * 3000,
+        "\\\\[" * 3000,
+    ],
+    ids=lambda s: f"{s[:10]}x{len(s)}",
+)
+def test_pathological_formulas_fail_cleanly_and_fast(hostile):
+    import time
+
+    t0 = time.perf_counter()
+    _check_normalize(hostile)
+    to_latex(hostile)
+    to_readable(hostile)
+    assert time.perf_counter() - t0 < 5  # measured: under 1.5 s each on 2 cores
