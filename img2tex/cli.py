@@ -72,6 +72,18 @@ def _given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _writable_folder(folder: Path, option: str) -> None:
+    """Make `folder` (and its parents) or fail in one line before any work is done."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"{option} {folder}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _fail(f"{option} {folder}: folder is not writable")
+
+
 def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -711,6 +723,9 @@ def predict(
     for p in paths:
         if Path(p).is_dir() and not any(Path(p).rglob("*.*")):
             raise _fail(f"{p}: folder is empty")
+    for folder, option in ((out, "--out"), (attention, "--attention")):
+        if folder is not None:
+            _writable_folder(folder, option)
     reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
     single = len(paths) == 1 and not Path(paths[0]).is_dir()
     failed = done = 0
@@ -830,6 +845,12 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted", highlight=False)
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:  # a disk that fills or a folder that vanishes mid-run: one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        console.print(
+            f"[red]error:[/red] {escape((exc.strerror or str(exc)) + where)}", highlight=False, soft_wrap=True
+        )
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

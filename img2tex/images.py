@@ -41,6 +41,10 @@ INK_LEVEL = 192
 # Below this darkness range (background level minus darkest ink) an image has no ink.
 MIN_CONTRAST = 32
 
+#: Longest side of the ink over its shortest beyond which an image is not read (a 1x20000 strip):
+#: a long one-line formula in im2latex's look is about 60:1.
+MAX_ASPECT = 150
+
 # `estimate_text_height` works on at most this many pixels per side (min-pooled down first);
 # glyphs in such huge images are tall enough to survive it.
 MAX_ESTIMATE_SIDE = 1000
@@ -216,14 +220,14 @@ def _to_gray(im: Image.Image) -> np.ndarray:
     if im.mode in ("RGBA", "LA"):
         alpha = np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0
         lum = np.asarray(im.convert("L"), dtype=np.float32)
-        if alpha.min() < 1.0:
-            weight = float(alpha.sum(dtype=np.float64))
-            ink_level = float((lum * alpha).sum(dtype=np.float64)) / weight if weight > 0 else 0.0
-            if ink_level > 160 and alpha.max() > 0:
-                # Opaque parts are light: light ink on transparency. Alpha is the ink.
-                return np.clip(np.rint(255.0 - alpha * 255.0), 0, 255).astype(np.uint8)
-        out = lum * alpha + 255.0 * (1.0 - alpha)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out = np.clip(np.rint(lum * alpha + 255.0 * (1.0 - alpha)), 0, 255).astype(np.uint8)
+        # Nothing dark once composited on white, yet something opaque: light ink on
+        # transparency (a dark-mode export). Alpha is the ink. (Judged on the composite, not on
+        # the mean of opaque pixels: a palette image with only pure white transparent keeps its
+        # light anti-aliasing opaque, and must still read as the dark ink it is.)
+        if alpha.min() < 1.0 and alpha.max() > 0 and (out < 128).mean() < 1e-3:
+            return np.clip(np.rint(255.0 - alpha * 255.0), 0, 255).astype(np.uint8)
+        return out
     return np.asarray(im.convert("L"), dtype=np.uint8).copy()
 
 
@@ -402,6 +406,9 @@ def preprocess(a: np.ndarray, cfg: ImageConfig, scale: float | None = None) -> n
     if a.ndim != 2 or a.dtype != np.uint8:
         raise ImageError(f"expected a 2-D uint8 image, got {a.ndim}-D {a.dtype}")
     a = crop_to_content(normalize_contrast(a))
+    h, w = a.shape
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        raise ImageError(f"the ink is a {w}x{h} px strip: too thin to read as a formula")
     if scale is None:
         est = estimate_text_height(a)
         scale = cfg.text_height / est if est > 0 else 1.0

@@ -243,3 +243,15 @@ def test_serve_refuses_bad_ports_in_one_line(capsys, monkeypatch):
             assert code == 1 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
     finally:
         taken.close()
+
+
+def test_predict_into_a_folder_that_cannot_be_made(tmp_path, capsys, monkeypatch):
+    """--out or --attention under a file: one line, exit 1, before any image is read."""
+    from pathlib import Path
+
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "basel.png")
+    (tmp_path / "file").write_text("x")
+    for option in ("--out", "--attention"):
+        code, out, err = run(["predict", example, option, str(tmp_path / "file" / "sub")], capsys, monkeypatch)
+        assert code == 1 and out == "" and f"{option} " in err and "cannot create the folder" in err, err
+        assert len(err.strip().splitlines()) == 1

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 from img2tex import images
@@ -273,3 +275,94 @@ def test_auto_scale_leaves_near_reference_images_alone() -> None:
     assert np.array_equal(preprocess(a, near), preprocess(a, near, scale=1.0))
     far = ImageConfig(text_height=est * 1.6, rescale_tolerance=0.25)
     assert preprocess(a, far).shape[0] > preprocess(a, far, scale=1.0).shape[0]
+
+
+# ---------------------------------------------------------------- hostile and unusual images
+
+
+def _similar(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same size and mostly the same ink (JPEG and palette rounding allowed)."""
+    return a.shape == b.shape and float(np.mean(np.abs(a.astype(int) - b.astype(int)) > 64)) < 0.02
+
+
+def test_exif_orientation_is_honoured() -> None:
+    """A phone photo stored rotated, with its rotation in EXIF, reads upright."""
+    upright = formula_image(20)
+    stored = Image.fromarray(upright).rotate(90, expand=True)  # as the camera wrote the pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    assert _similar(load_image(buf.getvalue()), upright)
+
+
+def test_cmyk_jpeg_and_palette_with_opaque_antialiasing() -> None:
+    base = formula_image(20)
+    cmyk = png_bytes(Image.fromarray(base).convert("CMYK"), "JPEG")
+    assert _similar(load_image(cmyk), base)
+    # Only pure white transparent: the light anti-aliasing stays opaque, the ink must stay ink
+    # (not be mistaken for light ink on transparency).
+    pal = Image.fromarray(base).convert("P")
+    white = pal.getpixel((0, 0))
+    buf = io.BytesIO()
+    pal.save(buf, "PNG", transparency=white)
+    assert _similar(load_image(buf.getvalue()), base)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG"])
+def test_animated_images_read_their_first_frame(fmt: str) -> None:
+    base = formula_image(20)
+    first = Image.fromarray(base).convert("P" if fmt == "GIF" else "L")
+    black = Image.new(first.mode, first.size, 0)
+    buf = io.BytesIO()
+    first.save(buf, fmt, save_all=True, append_images=[black], duration=100)
+    assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 2
+    assert _similar(load_image(buf.getvalue()), base)
+
+
+@pytest.mark.parametrize("shape", [(1, 20000), (20000, 1), (3, 5000)])
+def test_strips_are_refused_in_one_line(shape: tuple[int, int]) -> None:
+    a = np.full(shape, 255, np.uint8)
+    a.reshape(-1)[::7] = 0
+    arr = load_image(png_bytes(Image.fromarray(a)))
+    with pytest.raises(ImageError, match="strip: too thin"):
+        preprocess(arr, ImageConfig())
+
+
+@settings(max_examples=200, deadline=2000)
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes_give_an_image_error_or_an_image(data: bytes) -> None:
+    try:
+        a = load_image(data)
+    except ImageError:
+        return
+    assert a.ndim == 2 and a.dtype == np.uint8
+
+
+@settings(max_examples=100, deadline=2000)
+@given(st.binary(min_size=8, max_size=600))
+def test_damaged_png_gives_an_image_error_or_an_image(tail: bytes) -> None:
+    """A real PNG header followed by anything: damaged files fail cleanly."""
+    head = png_bytes(Image.fromarray(formula_image(10)))[:33]  # signature + IHDR
+    try:
+        a = load_image(head + tail)
+    except ImageError:
+        return
+    assert a.ndim == 2
+
+
+def test_numpy_arrays_and_pil_images_are_read_like_files() -> None:
+    base = formula_image(20)
+    rgb = np.stack([base] * 3, axis=-1)
+    for src in (base, rgb, base.astype(np.float32) / 255, Image.fromarray(base)):
+        assert np.array_equal(load_image(src), base), type(src)
+    assert np.array_equal(load_image(base > 128), np.where(base > 128, 255, 0))  # a boolean mask: True is paper
+    for bad, message in (
+        (np.zeros((2, 3, 5), np.uint8), "expected an H x W"),
+        (np.zeros((0, 4), np.uint8), "no pixels"),
+        (np.full((4, 4), np.nan, np.float32), "NaN"),
+        (np.zeros((4, 4), complex), "unsupported array type"),
+        (np.full((30, 30), 255, np.uint8), "blank"),
+    ):
+        with pytest.raises(ImageError, match=message):
+            load_image(bad)

@@ -115,3 +115,27 @@ def test_import_is_light():
     code = "import sys, img2tex.predict; from img2tex import Img2Tex; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_folders_with_loops_dangling_links_fifos_and_unreadable_files(model_dir, images, monkeypatch):
+    """A symlink loop is not followed forever, a dangling link or a FIFO is not an image file,
+    and a file that cannot be read is one error line while the rest are read."""
+    import os
+    from pathlib import Path
+
+    (images / "sub" / "loop").symlink_to(images, target_is_directory=True)
+    (images / "dangling.png").symlink_to(images / "nowhere.png")
+    os.mkfifo(images / "pipe.png")
+    real_read = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "c.PNG":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    reader = Img2Tex(model_dir, device="cpu", max_len=4)
+    preds = {p.path.name: p for p in reader.predict_paths([images])}
+    assert sorted(preds) == ["a.png", "b.jpg", "broken.png", "c.PNG"]
+    assert "cannot read (Permission denied)" in preds["c.PNG"].error
+    assert preds["a.png"].ok and preds["b.jpg"].ok
