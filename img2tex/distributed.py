@@ -82,24 +82,39 @@ def rank0_value(d: Dist, value: float) -> float:
     return float(t.item())
 
 
-def _rng_file(ckpt_dir: Path, rank: int) -> Path:
-    return ckpt_dir / f"rng.rank{rank}.safetensors"
+def _rng_file(run_dir: Path, rank: int, step: int) -> Path:
+    return run_dir / "ranks" / f"rank{rank}-step{step}.safetensors"
 
 
-def save_rank_rng(ckpt_dir: str | Path, d: Dist) -> None:
-    """Each rank but 0 writes its own torch random state (rank 0's is in the training state)."""
+def save_rank_rng(run_dir: str | Path, d: Dist, step: int) -> None:
+    """Each rank but 0 writes its own torch random state for checkpoint `step` (rank 0's is in
+    the training state) beside the checkpoints, keeping its two latest: rank 0 swaps whole
+    checkpoint folders, and a rank's file must not depend on when that happens."""
     if d.active and not d.is_main:
         tensors = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             tensors["cuda"] = torch.cuda.get_rng_state()
-        atomic_write_bytes(_rng_file(Path(ckpt_dir), d.rank), st_save(tensors))
+        path = _rng_file(Path(run_dir), d.rank, step)
+        atomic_write_bytes(path, st_save(tensors))
+        mine = sorted(path.parent.glob(f"rank{d.rank}-step*.safetensors"), key=lambda p: int(p.stem.split("step")[1]))
+        for old in mine[:-2]:
+            old.unlink(missing_ok=True)
 
 
-def load_rank_rng(ckpt_dir: str | Path, d: Dist) -> bool:
-    """Restore this rank's random state; False when the checkpoint has none for it (it was made
-    by a different number of processes): the rank then keeps its fresh seed."""
+def load_rank_rng(ckpt_dir: str | Path, d: Dist, step: int) -> bool:
+    """Restore this rank's random state for the checkpoint in `ckpt_dir` (saved at `step`);
+    False when there is none for it (the checkpoint was made by a different number of
+    processes, or the rank was killed before writing it): the rank then keeps its fresh seed."""
     if not d.active or d.is_main:
         return True
+    path = _rng_file(Path(ckpt_dir).parent, d.rank, step)
+    if not path.is_file():
+        return False
+    tensors = st_load(path.read_bytes())
+    torch.set_rng_state(tensors["torch"])
+    if "cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["cuda"])
+    return True
     path = _rng_file(Path(ckpt_dir), d.rank)
     if not path.is_file():
         return False

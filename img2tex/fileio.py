@@ -64,3 +64,87 @@ def read_first_line(path: str | os.PathLike[str]) -> str:
     """The first line of a file, decoded as `read_lines` does, without reading the rest."""
     with Path(path).open("rb") as f:
         return _decode(f.readline().rstrip(b"\r\n"))
+
+
+# -- folders written as a whole ---------------------------------------------------------------
+# A checkpoint is several files that only make sense together. It is written into a staging
+# folder, sealed with a manifest (each file's size and SHA-256, written last), then swapped into
+# place by renames: a crash at any point leaves either the old folder or the new one whole,
+# and damage to a sealed folder afterwards (a torn copy, a bad disk) is detected on reading.
+
+MANIFEST = "manifest.json"
+
+
+def seal_folder(folder: str | os.PathLike[str]) -> None:
+    """Write folder/manifest.json listing the size and SHA-256 of every other file in it."""
+    import hashlib
+    import json
+
+    d = Path(folder)
+    files = {}
+    for f in sorted(p for p in d.iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")):
+        files[f.name] = {"bytes": f.stat().st_size, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    atomic_write_text(d / MANIFEST, json.dumps({"files": files}, indent=1) + "\n")
+
+
+def folder_damage(folder: str | os.PathLike[str]) -> str | None:
+    """None when `folder` is sealed and every listed file is there with its size and hash;
+    otherwise why not, in a few words ("no manifest" for a folder that was never sealed)."""
+    import hashlib
+    import json
+
+    d = Path(folder)
+    if not d.is_dir():
+        return "missing"
+    try:
+        listed = json.loads((d / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except FileNotFoundError:
+        return "no manifest"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable manifest"
+    for name, want in listed.items():
+        f = d / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != want["bytes"]:
+            return f"{name} has {f.stat().st_size} bytes, expected {want['bytes']}"
+        if hashlib.sha256(f.read_bytes()).hexdigest() != want["sha256"]:
+            return f"{name} does not match its SHA-256"
+    return None
+
+
+def swap_folder(staged: str | os.PathLike[str], target: str | os.PathLike[str], keep: str | None = None) -> None:
+    """Put the sealed folder `staged` in place of `target` by renames. The old `target` becomes
+    the sibling named `keep` (replacing it) or is deleted."""
+    import shutil
+
+    staged, target = Path(staged), Path(target)
+    old = target.with_name(keep) if keep else target.with_name(target.name + ".old")
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    os.replace(staged, target)
+    _fsync_dir(target.parent)
+    if not keep and old.exists():
+        shutil.rmtree(old)
+
+
+def fresh_folder(path: str | os.PathLike[str]) -> Path:
+    """An empty folder at `path` (a leftover from a crashed write is removed first)."""
+    import shutil
+
+    d = Path(path)
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

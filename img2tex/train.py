@@ -38,7 +38,7 @@ from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.device import pick_device
 from img2tex.distributed import Dist
 from img2tex.errors import ModelError
-from img2tex.fileio import atomic_write_text
+from img2tex.fileio import atomic_write_text, folder_damage, fresh_folder, seal_folder, swap_folder
 from img2tex.images import ImageConfig
 from img2tex.metrics import score
 from img2tex.model import Img2TexModel, count_parameters
@@ -230,9 +230,7 @@ def setup_resume(
 
     `changes` may set the fields of `RESUME_CHANGEABLE`; another field given with a value other
     than the saved one is an error."""
-    last = Path(run_dir) / "last"
-    if not (last / "train_state.json").exists():
-        raise ModelError(f"nothing to resume: {last} holds no training state")
+    last = find_checkpoint(Path(run_dir))
     meta = json.loads((last / "train_state.json").read_text(encoding="utf-8"))["state"]
     # max_steps limits one invocation ("stop after N steps in all"), not the run: a resume without
     # it runs to the end.
@@ -257,7 +255,7 @@ def setup_resume(
             f"{last} was saved mid-epoch by {saved_world} training process(es); resume it with as many "
             "(or from an epoch's end)"
         )
-    if not distributed.load_rank_rng(last, run.dist):
+    if not distributed.load_rank_rng(last, run.dist, st["step"]):
         stderr_console().print(f"note: {last} holds no random state for rank {run.dist.rank}; it starts afresh")
     run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"], st.get("train_seconds", 0.0))
     _write_run_config(run)
@@ -268,10 +266,12 @@ def save_checkpoint(run: Run) -> None:
     """Rewrite run_dir/last: the model folder and everything `setup_resume` needs (rank 0; the
     other processes add their random state)."""
     p = run.progress
-    last = run.dir / "last"
-    distributed.save_rank_rng(last, run.dist)
+    distributed.save_rank_rng(run.dir, run.dist, p.step)
     if not run.dist.is_main:
         return
+    # Written whole into last.new, sealed, then swapped in; the checkpoint before becomes prev/,
+    # the fallback when last/ is found damaged (see `find_checkpoint`).
+    last = fresh_folder(run.dir / "last.new")
     save_model(last, run.model, run.vocab, run.image_cfg, extra={"step": p.step, "epoch": p.epoch})
     state = {
         "step": p.step,
@@ -282,6 +282,41 @@ def save_checkpoint(run: Run) -> None:
         "train_seconds": p.train_seconds,
     }
     save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)})
+    seal_folder(last)
+    swap_folder(last, run.dir / "last", keep="prev")
+
+
+def find_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint to resume from: the latest sealed, undamaged one of last/, last.new/
+    (complete, but a crash came before its swap) and prev/; a note on stderr when last/ is
+    passed over. A checkpoint from before manifests existed is taken as it is."""
+    found: list[tuple[int, Path]] = []
+    reasons: list[str] = []
+    for name in ("last", "last.new", "prev"):
+        d = run_dir / name
+        damage = folder_damage(d)
+        if damage is None:
+            try:
+                step = int(json.loads((d / "train_state.json").read_text(encoding="utf-8"))["state"]["step"])
+            except (OSError, ValueError, KeyError, TypeError):
+                reasons.append(f"{name}/: unreadable train_state.json")
+                continue
+            found.append((step, d))
+        elif damage != "missing" and not (name == "last.new" and damage == "no manifest"):
+            reasons.append(f"{name}/: {damage}")
+    if not found:
+        legacy = run_dir / "last"
+        if folder_damage(legacy) == "no manifest" and (legacy / "train_state.json").exists():
+            return legacy
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        raise ModelError(f"nothing to resume: {run_dir} holds no usable checkpoint{why}")
+    step, best = max(found, key=lambda sd: sd[0])
+    if best.name != "last" and any(r.startswith("last/") for r in reasons):
+        note = next(r for r in reasons if r.startswith("last/"))
+        stderr_console().print(
+            f"note: {run_dir}/{note}; resuming from {best} (step {step})", highlight=False, soft_wrap=True
+        )
+    return best
 
 
 # -- one epoch --------------------------------------------------------------------------------
@@ -415,10 +450,10 @@ def _validate_and_keep_best(run: Run, entry: dict[str, Any]) -> None:
         is_best = p.best is None or value > p.best
         if is_best:
             p.best = value
-    if is_best:
-        save_model(
-            run.dir / "best", run.model, run.vocab, run.image_cfg, extra={k: v for k, v in entry.items() if k != "kind"}
-        )
+    if is_best:  # staged and swapped like last/, so best/ is never half old, half new
+        staged = fresh_folder(run.dir / "best.new")
+        save_model(staged, run.model, run.vocab, run.image_cfg, extra={k: v for k, v in entry.items() if k != "kind"})
+        swap_folder(staged, run.dir / "best")
     append_log(run.dir / LOG, entry)
 
 

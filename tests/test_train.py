@@ -305,3 +305,134 @@ def test_init_from_starts_where_the_model_left_off(tmp_path, fake_split):
     )
     with pytest.raises(ModelError, match="takes its network"):
         setup(src, src, tmp_path / "c", TrainConfig(**cfg), tiny_cfg(), init_from=tmp_path / "a" / "last")
+
+
+# -- crashes: SIGKILL at any point, damaged checkpoints ------------------------------------------
+
+_KILLABLE = r"""
+import os, signal, sys
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from img2tex import fileio, train as T
+from img2tex.architecture import ModelConfig
+from img2tex.trainconfig import TrainConfig
+
+class Split:  # what tests/conftest.py's FakeSplit is, for a process of its own
+    def __init__(self, n):
+        self.formulas = [" ".join(["x"] * (1 + i % 7)) + (" + y" if i % 2 else "") for i in range(n)]
+        self.sizes = [(20 + 16 * (i % 3), 40 + 30 * (i % 4)) for i in range(n)]
+    def __len__(self): return len(self.formulas)
+    def formula(self, i): return self.formulas[i]
+    def name(self, i): return f"img{i}"
+    def shape(self, i): return self.sizes[i]
+    def image(self, i):
+        h, w = self.sizes[i]
+        a = np.full((h, w), 255, np.uint8); a[h // 2, 4 : w - 4] = 0; a[4 : h - 4, 4 + i % (w - 8)] = 0
+        return a
+
+mode, out, kill_at = sys.argv[1], sys.argv[2], sys.argv[3]
+def killer(fn, n):  # SIGKILL ourselves on the n-th call of fn, before it returns
+    calls = [0]
+    def wrapped(*a, **k):
+        if fn is fileio.swap_folder and a[1].name != "last":
+            return fn(*a, **k)  # count the checkpoint's swaps only, not best/'s
+        calls[0] += 1
+        if calls[0] == n:
+            if fn is fileio.swap_folder:  # half-way through a swap: old renamed away, new not yet in
+                import shutil
+                old = a[1].with_name(k.get("keep") or "last.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(a[1], old)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return fn(*a, **k)
+    return wrapped
+if kill_at != "none":
+    what, n = kill_at.split(":")
+    if what == "state":
+        T.save_training_state = killer(T.save_training_state, int(n))
+    elif what == "seal":
+        T.seal_folder = killer(T.seal_folder, int(n))
+    elif what == "swap":
+        T.swap_folder = killer(fileio.swap_folder, int(n))
+cfg = TrainConfig(export=False, batch_size=4, epochs=3, lr=3e-3, warmup_steps=2, log_every=1, val_size=0,
+                  checkpoint_every=2, device="cpu")
+model = ModelConfig(enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2)], emb_dim=8, hidden_dim=16, attn_dim=8, dropout=0.3)
+if mode == "train":
+    T.train(Split(24), None, out, cfg, model, progress=False)
+else:
+    T.resume(Split(24), None, out, progress=False)
+"""
+
+
+def _run_killable(tmp_path, mode, out, kill_at="none", timeout=None):
+    import subprocess
+    import sys
+
+    script = tmp_path / "killable.py"
+    script.write_text(_KILLABLE)
+    return subprocess.Popen([sys.executable, str(script), mode, str(out), kill_at])
+
+
+def _weights(run):
+    from safetensors.torch import load
+
+    return load((run / "last" / "model.safetensors").read_bytes())
+
+
+def _same(a, b):
+    import torch
+
+    return sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sigkill_at_any_point_then_resume_ends_with_the_same_weights(tmp_path):
+    """Killed in the middle of writing a checkpoint's state, before sealing it, half-way through
+    swapping it in, and at random moments: each --resume goes on from the newest whole
+    checkpoint, and the run ends with exactly the weights of a run never interrupted."""
+    import random
+    import signal
+    import time
+
+    assert _run_killable(tmp_path, "train", tmp_path / "clean").wait(120) == 0
+    expected = _weights(tmp_path / "clean")
+    run = tmp_path / "killed"
+    kills = ["state:2", "seal:2", "swap:2", "state:1"]
+    p = _run_killable(tmp_path, "train", run, kills[0])
+    assert p.wait(120) == -signal.SIGKILL
+    for kill_at in kills[1:]:
+        assert _run_killable(tmp_path, "resume", run, kill_at).wait(120) == -signal.SIGKILL
+    rng = random.Random(0)
+    for _ in range(3):  # and at random moments (whatever the process is doing then)
+        p = _run_killable(tmp_path, "resume", run)
+        time.sleep(rng.uniform(2.0, 5.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait(120)
+    assert _run_killable(tmp_path, "resume", run).wait(120) == 0
+    assert _same(_weights(run), expected)
+
+
+def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path, fake_split, capsys):
+    from img2tex.errors import ModelError
+    from img2tex.fileio import folder_damage
+
+    src = fake_split(24)
+    cfg = dict(export=False, batch_size=4, epochs=2, log_every=1, val_size=0, checkpoint_every=2, device="cpu")
+    train(src, None, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(), progress=False)
+    train(src, None, tmp_path / "b", TrainConfig(**cfg, max_steps=5), tiny_cfg(), progress=False)
+    run = tmp_path / "b"
+    weights = run / "last" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: still a loadable file, wrong weights
+    weights.write_bytes(bytes(data))
+    assert folder_damage(run / "last") == "model.safetensors does not match its SHA-256"
+    s = resume(src, None, run, progress=False)
+    assert "last/: model.safetensors does not match its SHA-256; resuming from" in capsys.readouterr().err
+    assert s["status"] == "done" and _same(_weights(run), _weights(tmp_path / "a"))
+    # With both damaged: one clear error naming each.
+    for name in ("last", "prev"):
+        (run / name / "train_state.json").write_text("{")
+    with pytest.raises(ModelError, match="no usable checkpoint .*last/: train_state.json"):
+        resume(src, None, run, progress=False)
