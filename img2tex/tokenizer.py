@@ -738,6 +738,8 @@ def to_readable(formula: str) -> str:
                 sep = " " if not unit.startswith(("\\right", "\\end")) else sep  # f(x) \int, not f(x)\int
         if prev is not None and re.search(r"\\[A-Za-z]+$", prev) and unit[:1].isalnum():
             sep = " "  # ends the control word: \alpha x, not \alphax
+        if prev is not None and prev.endswith("-") and unit.startswith("-"):
+            sep = " "  # "--" "--" joined would read back as "---" "-"
         if prev == CONTROL_SPACE or unit == "}" or prev is None:
             sep = ""  # a control space's own space is already written; nothing before a close
         out.append(sep + (unit + " " if unit == CONTROL_SPACE else unit))
@@ -767,7 +769,10 @@ def to_readable(formula: str) -> str:
         if nxt is None or nxt == "}" or unit == CONTROL_SPACE:
             space_after = False
         prev = unit
-    return "".join(out)
+    readable = "".join(out)
+    # The rules above keep every token apart; should a joining ever read back differently, the
+    # plain form is the safe answer (it is what the tokens mean).
+    return readable if tokenize(readable) == tokenize(" ".join(units)) else " ".join(units)
 
 
 def _is_unary(prev: str | None) -> bool:

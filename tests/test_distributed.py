@@ -80,8 +80,10 @@ def test_two_processes_learn_and_resume_exactly(script: Path, tmp_path: Path) ->
     a = losses(tmp_path / "a")
     assert sorted(a) == list(range(1, 31))  # 24 images / (2 per process x 2 processes) = 6 steps x 5 epochs
     assert sum(a[s] for s in range(27, 31)) < 0.7 * sum(a[s] for s in range(1, 5))
-    last = tmp_path / "a" / "last"
-    assert (last / "rng.rank1.safetensors").is_file() and not (last / "rng.rank0.safetensors").exists()
+    step = json.loads((tmp_path / "a" / "last" / "train_state.json").read_text())["state"]["step"]
+    ranks = tmp_path / "a" / "ranks"  # rank 1 keeps its random state by step; rank 0's is in last/
+    assert (ranks / f"rank1-step{step}.safetensors").is_file() and not list(ranks.glob("rank0-*"))
+    assert len(list(ranks.glob("rank1-*"))) <= 2  # only its two latest
     assert json.loads((tmp_path / "a" / "config.json").read_text())["processes"] == 2
 
     torchrun(script, str(tmp_path / "b"), "stop")
