@@ -115,11 +115,3 @@ def load_rank_rng(ckpt_dir: str | Path, d: Dist, step: int) -> bool:
     if "cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["cuda"])
     return True
-    path = _rng_file(Path(ckpt_dir), d.rank)
-    if not path.is_file():
-        return False
-    tensors = st_load(path.read_bytes())
-    torch.set_rng_state(tensors["torch"])
-    if "cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["cuda"])
-    return True
