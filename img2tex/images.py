@@ -107,11 +107,7 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
         return _checked(ink_on_white(_array_image(source, name or "<array>")), name or "<array>")
     if isinstance(source, Image.Image):
         label = name or "<image>"
-        w, h = source.size
-        if w * h > MAX_PIXELS:
-            raise ImageError(f"{label}: image is too large ({w}x{h} pixels, limit {MAX_PIXELS:,})")
-        if w == 0 or h == 0:
-            raise ImageError(f"{label}: image has no pixels ({w}x{h})")
+        _check_size(*source.size, label)
         return _checked(ink_on_white(source), label)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
@@ -134,12 +130,7 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(
-                    f"{label}: image is too large ({w}x{h} pixels, limit {MAX_PIXELS:,}); "
-                    "refusing it as a possible decompression bomb"
-                )
+            _check_size(*im.size, label, bomb=True)
             im.load()
             im = ImageOps.exif_transpose(im)  # phone photos carry their rotation in EXIF
         except ImageError:
@@ -150,9 +141,17 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
             raise ImageError(f"{label}: not an image PIL can read (expected PNG or JPEG)") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
+    return _checked(ink_on_white(im), label)
+
+
+def _check_size(w: int, h: int, label: str, bomb: bool = False) -> None:
+    """ImageError for an image without pixels or with more than MAX_PIXELS (`bomb`: a file,
+    refused before its pixels are decoded)."""
     if w == 0 or h == 0:
         raise ImageError(f"{label}: image has no pixels ({w}x{h})")
-    return _checked(ink_on_white(im), label)
+    if w * h > MAX_PIXELS:
+        why = "; refusing it as a possible decompression bomb" if bomb else ""
+        raise ImageError(f"{label}: image is too large ({w}x{h} pixels, limit {MAX_PIXELS:,}){why}")
 
 
 def _checked(a: np.ndarray, label: str) -> np.ndarray:
@@ -166,10 +165,7 @@ def _array_image(a: np.ndarray, label: str) -> Image.Image:
     """A numpy image (grey, RGB or RGBA; uint8 or floats in [0, 1]) as a PIL image."""
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise ImageError(f"{label}: expected an H x W, H x W x 3 or H x W x 4 array, got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ImageError(f"{label}: image has no pixels ({a.shape[1]}x{a.shape[0]})")
-    if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{label}: image is too large ({a.shape[1]}x{a.shape[0]} pixels, limit {MAX_PIXELS:,})")
+    _check_size(a.shape[1], a.shape[0], label)
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise ImageError(f"{label}: array holds NaN or infinite values")
