@@ -154,14 +154,17 @@ class Img2Tex:
         still read). Images are decoded `batch_size` at a time in order of size.
         """
         if _is_single(images):
-            res = self._predict_sources([images], labels=None if isinstance(images, (str, Path)) else ["image"])[0]  # type: ignore[list-item]
+            res = self._predict_sources([images], labels=None if isinstance(images, (str, Path)) else ["image"])[0][0]  # type: ignore[list-item]
             if not res.ok:
                 raise ImageError(res.error or "unreadable image")
             return res
-        return self._predict_sources(list(images))  # type: ignore[arg-type]
+        return self._predict_sources(list(images))[0]  # type: ignore[arg-type]
 
-    def _predict_sources(self, sources: Sequence[ImageSource], labels: Sequence[str] | None = None) -> list[Prediction]:
-        """A Prediction per source, in order; see `predict`."""
+    def _predict_sources(
+        self, sources: Sequence[ImageSource], labels: Sequence[str] | None = None
+    ) -> tuple[list[Prediction], dict[int, Any]]:
+        """A Prediction per source, in order (see `predict`), and the preprocessed image of each
+        source that could be read, by index."""
         from img2tex.images import bucket_shape
 
         if sources:
@@ -182,17 +185,17 @@ class Img2Tex:
             batch = ready[b : b + self.batch_size]
             for (j, _), (tokens, sc) in zip(batch, self.predict_arrays([a for _, a in batch])):
                 results[j].tokens, results[j].latex, results[j].score = tokens, to_readable(tokens), sc
-        return results
+        return results, dict(ready)
 
-    def attention_picture(self, source: ImageSource, tokens: str) -> bytes:
-        """A PNG of where the model looked for each of `tokens` (its token-form answer for
-        `source`): one panel per token, see `img2tex.attention`."""
+    def attention_picture(self, array: Any, tokens: str) -> bytes:
+        """A PNG of where the model looked for each of `tokens` (its token-form answer for the
+        image `array`, preprocessed as `prepare` makes it): one panel per token, see
+        `img2tex.attention`."""
         from img2tex.attention import attention_maps, draw_attention, grid_shape
         from img2tex.images import batch_arrays
         from img2tex.tokenizer import tokenize
 
         self.load()
-        array = self.prepare(source)
         images, mask = batch_arrays([array], self.image_cfg.bucket)
         pools = [(ph, pw) for _, _, ph, pw in self.model_cfg.enc_blocks]
         grid = grid_shape(images.shape[2], images.shape[3], pools)
@@ -225,12 +228,13 @@ class Img2Tex:
         window = self.batch_size * WINDOW_BATCHES
         for s in range(0, len(items), window):
             chunk = items[s : s + window]
-            for (_, rel), res in zip(chunk, self._predict_sources([p for p, _ in chunk])):
+            results, arrays = self._predict_sources([p for p, _ in chunk])
+            for j, ((_, rel), res) in enumerate(zip(chunk, results)):
                 if out_dir is not None and res.ok:
                     res.tex_path = Path(out_dir) / rel.with_suffix(".tex")
                     atomic_write_text(res.tex_path, ((res.latex if fmt == "latex" else res.tokens) or "") + "\n")
-                if attention_dir is not None and res.ok and res.path is not None:
-                    picture = self.attention_picture(res.path, res.tokens or "")
+                if attention_dir is not None and res.ok:
+                    picture = self.attention_picture(arrays[j], res.tokens or "")
                     atomic_write_bytes(Path(attention_dir) / rel.with_suffix(".png"), picture)
                 yield res
 
