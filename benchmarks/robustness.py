@@ -16,6 +16,8 @@ Conditions (`HELD OUT` ones use a rasterizer or font family that models/recipe.s
   dark       the clean images as light grey text on a near-black background (dark mode)
   colour     the clean renders in colour on tinted, shaded backgrounds (a third dark)
   jpeg       JPEG at quality 30-95
+  katex      KaTeX in headless Chromium, as a web page draws them (formulas KaTeX rejects, e.g.
+             \\mit, are left out of this condition)
 
 Preprocessing ablations (issue 10, item 2), each the same images with one step of predict's
 reading switched off in this process only: `dark-noinvert` (no dark-mode inversion),
@@ -59,6 +61,7 @@ CONDITIONS: dict[str, list[str] | None] = {
     "dark": None,
     "colour": ["--colour", "1", "--seed", "5"],
     "jpeg": ["--jpeg-quality", "30", "--seed", "7"],
+    "katex": ["--rasterizer", "katex"],
 }
 HELD_OUT = ("pdftoppm", "pxfonts")
 #: ablation -> (images of this condition, the preprocessing step switched off)
@@ -195,8 +198,10 @@ def markdown(results: dict) -> str:
         f"{results['limit']} evenly spaced im2latex-100k test formulas per condition, greedy decoding, read as"
         " `img2tex predict` reads files (glyph-size rescale on). Held out of training: "
         + ", ".join(results["held_out"])
-        + ". Made by `python benchmarks/robustness.py` (see its docstring for the conditions).",
+        + ". Made by `python benchmarks/robustness.py` (see its docstring for the conditions; the exact command"
+        " is `command` in robustness.json).",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         f"Machine: {json.dumps(results['machine'])}",
         "",
         "BLEU-4 / edit accuracy % / exact match %:",

@@ -114,8 +114,9 @@ def render(
     rasterizer: Annotated[
         Optional[str],
         typer.Option(
-            help=f"How TeX output becomes pixels: {', '.join(RASTERIZERS)} (dvipng draws latex's DVI; gs and "
-            f"pdftoppm draw pdflatex's PDF, with bolder strokes) [default: {RenderConfig.rasterizer}]."
+            help=f"How formulas become pixels: {', '.join(RASTERIZERS)} (dvipng draws latex's DVI; gs and "
+            "pdftoppm draw pdflatex's PDF, with bolder strokes; katex draws them as a web page does, in "
+            f"headless Chromium) [default: {RenderConfig.rasterizer}]."
         ),
     ] = None,
     jobs: Annotated[Optional[int], typer.Option(help="Parallel latex processes (0 = all cores) [default: 0].")] = None,
@@ -202,6 +203,8 @@ def render(
       img2tex render train.lst data/train-gs --rasterizer gs --stroke 1 --gamma 0.5 --colour 0.2
 
       img2tex render train.lst data/train-screen --dpi 90 --downsample 1 --rescale
+
+      img2tex render train.lst data/train-web --rasterizer katex (KaTeX in headless Chromium)
     """
     from img2tex.fileio import read_lines
     from img2tex.render import render_formulas
@@ -429,7 +432,7 @@ def train(
     checkpoint_every: Annotated[
         Optional[int],
         typer.Option(
-            help="Save last/ every N steps (and at each epoch end, and on Ctrl-C) "
+            help="Save last/ every N steps (and at each epoch end, and on Ctrl-C or SIGTERM) "
             f"[default: {TrainConfig.checkpoint_every}]."
         ),
     ] = None,
@@ -491,7 +494,7 @@ def train(
     bucketed by image size and formula length.
 
     Checkpoints hold weights (safetensors), config and vocabulary; `best/` is a model folder for
-    `eval` and `predict --model`. Ctrl-C saves a checkpoint; `--resume` continues from it.
+    `eval` and `predict --model`. Ctrl-C or SIGTERM saves a checkpoint; `--resume` continues from it.
 
     **Examples**
 

@@ -53,6 +53,8 @@ RASTERIZERS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "dvipng": ("latex", "dvi", ("latex", "dvipng"), APT_PACKAGES),
     "gs": ("pdflatex", "pdf", ("pdflatex", "gs"), "texlive-latex-base preview-latex-style ghostscript"),
     "pdftoppm": ("pdflatex", "pdf", ("pdflatex", "pdftoppm"), "texlive-latex-base preview-latex-style poppler-utils"),
+    # No TeX: KaTeX (shipped in the package) in headless Chromium, the look of web pages; see webrender.
+    "katex": ("katex", "html", ("chromium", "chromedriver"), "chromium chromium-driver"),
 }
 
 #: font name -> (preamble line, a file that must exist for the font to work)
@@ -113,6 +115,8 @@ class RenderConfig:
             raise RenderError(f"unknown font {self.font!r}; choose one of {', '.join(FONTS)}")
         if self.rasterizer not in RASTERIZERS:
             raise RenderError(f"unknown rasterizer {self.rasterizer!r}; choose one of {', '.join(RASTERIZERS)}")
+        if self.rasterizer == "katex" and self.font != "cm":
+            raise RenderError("the katex rasterizer draws in KaTeX's own fonts (Computer Modern's look): use font cm")
         checks = [
             (50 <= self.dpi <= 2000, "dpi must be in 50..2000"),
             (0 <= self.pad <= 200, "pad must be in 0..200"),
@@ -232,6 +236,11 @@ def unsafe_reason(formula: str) -> str | None:
 
 def check_tools(font: str = "cm", rasterizer: str = "dvipng") -> None:
     """Raise RenderError (one line, naming apt packages) when TeX, the rasterizer or the font is missing."""
+    if rasterizer == "katex":
+        from img2tex.webrender import check_browser
+
+        check_browser()
+        return
     _, _, programs, packages = RASTERIZERS.get(rasterizer, RASTERIZERS["dvipng"])
     missing = [t for t in (*programs, "kpsewhich") if shutil.which(t) is None]
     if missing:
@@ -431,8 +440,34 @@ def batch_timeout(cfg: RenderConfig, n: int) -> float:
     return min(cfg.timeout_s, 5.0 + 0.02 * n)
 
 
+def _render_web_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
+    """`_render_job` for the katex rasterizer: one headless browser typesets the batch."""
+    from img2tex.webrender import render_page
+
+    try:
+        em = 12.0 * cfg.dpi / PT_PER_INCH  # 12 pt type, as _document's
+        pages = render_page(job.formulas, em, cfg.max_side_px, cfg.max_pixels, batch_timeout(cfg, len(job.indices)))
+    except RenderError as exc:
+        if len(job.indices) == 1:
+            return _JobResult([], [(job.indices[0], str(exc))], [])
+        return _JobResult([], [], list(job.indices))  # the caller splits the batch and retries
+    done: list[int] = []
+    fails: list[tuple[int, str]] = []
+    for k, page in enumerate(pages):
+        idx = job.indices[k]
+        img = postprocess(page.pixels, cfg, job.names[k]) if page.pixels is not None else None
+        if img is None:
+            fails.append((idx, page.reason or "empty image"))
+            continue
+        atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
+        done.append(idx)
+    return _JobResult(done, fails, [])
+
+
 def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
     """Typeset one batch and write its good images. Never raises for a bad formula."""
+    if cfg.rasterizer == "katex":
+        return _render_web_job(job, out_images, cfg)
     nonce = secrets.token_hex(6)
     preamble = FONTS[cfg.font][0]
     engine, output, _, _ = RASTERIZERS[cfg.rasterizer]
@@ -645,7 +680,7 @@ def _previous_failures(report_path: Path, settings: dict[str, object], images: P
             isinstance(name, str)
             and isinstance(formula, str)
             and isinstance(reason, str)
-            and (reason.startswith("latex:") or reason == "empty image")
+            and (reason.startswith(("latex:", "katex:")) or reason == "empty image")
             and "timed out" not in reason
         ):
             known[name] = (formula, reason)

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from img2tex.fileio import atomic_write_bytes
+from img2tex.fileio import atomic_write_bytes, atomic_write_text
 
 LOG, CURVE = "log.jsonl", "loss.png"
 
@@ -71,6 +71,19 @@ def append_log(path: Path, entry: dict[str, Any]) -> None:
     """Append one entry (not an atomic rewrite: a torn last line is skipped by `read_log`)."""
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
+
+
+def trim_log(path: Path, step: int) -> int:
+    """Drop the entries logged after `step` (atomic rewrite); returns how many went.
+
+    A run resumed from its checkpoint at `step` redoes the steps after it; their entries from
+    the run that went on past the checkpoint (and then crashed or was killed) would otherwise
+    stand twice in the log and the loss curve."""
+    entries = read_log(path)
+    keep = [e for e in entries if not isinstance(e.get("step"), int) or e["step"] <= step]
+    if len(keep) < len(entries):
+        atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in keep))
+    return len(entries) - len(keep)
 
 
 def draw_run(run_dir: Path) -> None:

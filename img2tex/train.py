@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +46,7 @@ from img2tex.metrics import score
 from img2tex.model import Img2TexModel, count_parameters
 from img2tex.modelfile import load_config, load_vocab
 from img2tex.progress import TrainingBar, stderr_console, training_bar
-from img2tex.runlog import LOG, append_log, draw_run
+from img2tex.runlog import LOG, append_log, draw_run, trim_log
 from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 from img2tex.vocab import Vocab, build_vocab
 
@@ -258,6 +260,10 @@ def setup_resume(
     if not distributed.load_rank_rng(last, run.dist, st["step"]):
         stderr_console().print(f"note: {last} holds no random state for rank {run.dist.rank}; it starts afresh")
     run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"], st.get("train_seconds", 0.0))
+    if run.dist.is_main:
+        dropped = trim_log(run.dir / LOG, st["step"])
+        if dropped:
+            stderr_console().print(f"note: {LOG}: dropped {dropped} entries logged after step {st['step']}")
     _write_run_config(run)
     return run
 
@@ -365,7 +371,9 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
     checkpoints every `checkpoint_every` steps."""
     cfg, model, p, pad = run.cfg, run.model, run.progress, run.vocab.pad_id
     run.sampler.set_epoch(p.epoch, p.position)
-    run.train_ds.set_epoch(p.epoch)
+    if run.train_ds.scale_jitter > 0 and run.dist.is_main:
+        bar.print(f"epoch {p.epoch + 1}: preparing its scale-jittered images (about 1 ms each)")
+    run.train_ds.set_epoch(p.epoch)  # before the loader forks its workers, so that they share them
     bar.start_epoch(f"{p.epoch + 1}/{cfg.epochs}", p.position)
     window = _Window()
     model.train()
@@ -516,14 +524,32 @@ def export_best(run: Run) -> bool:
     return True
 
 
+class _StopOnSignal:
+    """While training, SIGTERM (kill, a job scheduler, docker stop) stops the run as Ctrl-C
+    does: with a checkpoint to resume from, not with the steps since the last one lost."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._stop)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    @staticmethod
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+
 def fit(run: Run, progress: bool = True) -> dict[str, Any]:
     """Run epochs until `epochs` or the time budget; returns a summary whose status is 'done',
-    'stopped' (at max_steps or max_minutes) or 'interrupted' (Ctrl-C). Every way out leaves a
-    checkpoint."""
+    'stopped' (at max_steps or max_minutes) or 'interrupted' (Ctrl-C or SIGTERM). Every way out
+    leaves a checkpoint."""
     status = "done"
     run.started_seconds = run.progress.train_seconds
     try:
-        with training_bar(len(run.sampler), enabled=progress and run.dist.is_main) as bar:
+        with _StopOnSignal(), training_bar(len(run.sampler), enabled=progress and run.dist.is_main) as bar:
             while run.progress.epoch < run.cfg.epochs:
                 reason = train_one_epoch(run, bar)
                 if reason == "epoch":

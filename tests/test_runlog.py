@@ -31,3 +31,16 @@ def test_read_log_skips_a_torn_last_line(tmp_path: Path) -> None:
     with log.open("a", encoding="utf-8") as fh:  # a crash in the middle of writing the third entry
         fh.write(json.dumps({"kind": "train", "step": 3, "loss": 1.9})[:12])
     assert read_log(log) == entries
+
+
+def test_trim_log_drops_the_entries_after_a_step(tmp_path: Path) -> None:
+    from img2tex.runlog import trim_log
+
+    log = tmp_path / "log.jsonl"
+    for step in (50, 100, 150, 200):
+        append_log(log, {"kind": "train", "step": step, "loss": 1.0})
+    append_log(log, {"kind": "epoch", "step": 200, "val_bleu": 10.0})
+    append_log(log, {"kind": "note"})  # no step: kept
+    assert trim_log(log, 100) == 3
+    assert [e.get("step") for e in read_log(log)] == [50, 100, None]
+    assert trim_log(log, 100) == 0

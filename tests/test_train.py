@@ -356,6 +356,14 @@ if kill_at != "none":
         T.seal_folder = killer(T.seal_folder, int(n))
     elif what == "swap":
         T.swap_folder = killer(fileio.swap_folder, int(n))
+    elif what == "term":  # SIGTERM ourselves at the n-th step, mid-epoch and between checkpoints
+        stop_reason, calls = T._stop_reason, [0]
+        def term_at(*a, **k):
+            calls[0] += 1
+            if calls[0] == int(n):
+                os.kill(os.getpid(), signal.SIGTERM)
+            return stop_reason(*a, **k)
+        T._stop_reason = term_at
 cfg = TrainConfig(export=False, batch_size=4, epochs=3, lr=3e-3, warmup_steps=2, log_every=1, val_size=0,
                   checkpoint_every=2, device="cpu")
 model = ModelConfig(enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2)], emb_dim=8, hidden_dim=16, attn_dim=8, dropout=0.3)
@@ -412,6 +420,26 @@ def test_sigkill_at_any_point_then_resume_ends_with_the_same_weights(tmp_path):
         p.wait(120)
     assert _run_killable(tmp_path, "resume", run).wait(120) == 0
     assert _same(_weights(run), expected)
+
+
+def test_sigterm_stops_with_a_checkpoint_and_the_resumed_run_logs_each_step_once(tmp_path):
+    """kill (SIGTERM), a job scheduler or docker stop: training stops as on Ctrl-C, with a
+    checkpoint at the step it reached rather than at the last periodic one; a resume ends with
+    the weights of a run never interrupted, and its log holds every step once."""
+    import json
+
+    assert _run_killable(tmp_path, "train", tmp_path / "clean").wait(120) == 0
+    run = tmp_path / "termed"
+    assert _run_killable(tmp_path, "train", run, "term:4").wait(120) == 0
+    state = json.loads((run / "last" / "train_state.json").read_text())["state"]
+    assert state["step"] == 3  # checkpoint_every is 2: a periodic one would be at step 2
+    with (run / "log.jsonl").open("a") as fh:  # as if the run had gone on past its checkpoint
+        fh.write(json.dumps({"kind": "train", "step": 4, "loss": 9.0}) + "\n")
+    assert _run_killable(tmp_path, "resume", run).wait(120) == 0
+    assert _same(_weights(run), _weights(tmp_path / "clean"))
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    steps = [e["step"] for e in log if e["kind"] == "train"]
+    assert steps == sorted(set(steps)) and 9.0 not in [e.get("loss") for e in log]
 
 
 def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path, fake_split, capsys):

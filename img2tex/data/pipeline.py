@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     With `world` > 1 (distributed training) every process draws the same epoch and takes batches
     rank, rank + world, ...; the epoch is cut to a whole number of rounds so that every process
     makes the same number of steps (DDP averages gradients at each one).
+
+    `epoch_keys`, when given, supplies each epoch's keys (scale-jittered images change size from
+    epoch to epoch); `keys` then only gives their number.
     """
 
     def __init__(
@@ -60,11 +63,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         rank: int = 0,
         world: int = 1,
+        epoch_keys: Callable[[int], Sequence[tuple[int, ...]]] | None = None,
     ) -> None:
         self.keys, self.batch_size, self.seed, self.shuffle = list(keys), batch_size, seed, shuffle
         self.rank, self.world = rank, world
+        self.epoch_keys = epoch_keys
         self.epoch = 0
         self.position = 0
+        self._cached: tuple[int, list[list[int]]] | None = None
 
     @classmethod
     def for_dataset(
@@ -77,23 +83,29 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world: int = 1,
     ) -> BucketBatchSampler:
-        keys = [
-            bucket_shape(h, w, ds.image_cfg) + (len(ids) // length_band,) for (h, w), ids in zip(ds.shapes(), ds.ids)
-        ]
-        return cls(keys, batch_size, seed, shuffle, rank, world)
+        def keys(shapes: Sequence[tuple[int, int]]) -> list[tuple[int, ...]]:
+            band = [len(ids) // length_band for ids in ds.ids]
+            return [bucket_shape(h, w, ds.image_cfg) + (b,) for (h, w), b in zip(shapes, band)]
+
+        epoch_keys = (lambda epoch: keys(ds.epoch_shapes(epoch))) if ds.scale_jitter > 0 else None
+        return cls(keys(ds.shapes()), batch_size, seed, shuffle, rank, world, epoch_keys)
 
     def batches(self, epoch: int) -> list[list[int]]:
-        n = len(self.keys)
+        if self._cached is not None and self._cached[0] == epoch:
+            return self._cached[1]
+        keys = self.epoch_keys(epoch) if self.epoch_keys is not None else self.keys
+        n = len(keys)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, epoch])
             perm = rng.permutation(n).tolist()
         else:
             perm = list(range(n))
-        order = sorted(perm, key=lambda i: self.keys[i])
+        order = sorted(perm, key=lambda i: keys[i])
         out = [order[s : s + self.batch_size] for s in range(0, n, self.batch_size)]
         if self.shuffle:
             idx = rng.permutation(len(out)).tolist()
             out = [out[i] for i in idx]
+        self._cached = (epoch, out)
         return out
 
     def local_batches(self, epoch: int) -> list[list[int]]:

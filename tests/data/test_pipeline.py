@@ -94,3 +94,30 @@ def test_scale_jitter_resizes_some_items_reproducibly_per_epoch(fake_split):
     assert shapes(jit) != e0  # a new draw each epoch
     never = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, jitter_prob=0.0)
     assert shapes(never) == base
+
+
+def test_jittered_items_are_prepared_ahead_and_batched_by_the_size_they_come_out_at(fake_split):
+    src = fake_split(60)
+    vocab = build_vocab(f.split() for f in src.formulas)
+    ds = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, seed=2)
+    fresh = SplitDataset(src, vocab, ImageConfig(), scale_jitter=0.6, seed=2)
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)  # prepares the epoch's jittered images
+        fresh.epoch = epoch  # the same epoch, nothing prepared: every item computed when read
+        jittered = [k for k in range(len(ds)) if ds.jitter_factor(k, epoch) is not None]
+        assert 10 <= len(jittered) <= 50
+        assert set(ds._jittered[1]) == set(jittered)
+        for k in range(len(ds)):
+            assert np.array_equal(ds[k][1], fresh[k][1])  # prepared or not, the same pixels
+        shapes = ds.epoch_shapes(epoch)
+        assert all(shapes[k] == ds[k][1].shape for k in jittered)  # exact sizes, not stored ones
+        assert any(shapes[k] != ds.shapes()[k] for k in jittered)
+        sampler = BucketBatchSampler.for_dataset(ds, batch_size=5, seed=0)
+        keys = sampler.epoch_keys(epoch)
+        bucket = ds.image_cfg.bucket
+        for k in jittered:
+            h, w = ds[k][1].shape
+            assert keys[k][:2] == (-(-h // bucket) * bucket, -(-w // bucket) * bucket)
+        assert sorted(i for b in sampler.batches(epoch) for i in b) == list(range(len(ds)))
+    plain = BucketBatchSampler.for_dataset(SplitDataset(src, vocab, ImageConfig()), batch_size=5)
+    assert plain.epoch_keys is None  # without jitter the stored sizes are the sizes
