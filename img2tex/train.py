@@ -257,6 +257,13 @@ def setup_resume(
             f"{last} was saved mid-epoch by {saved_world} training process(es); resume it with as many "
             "(or from an epoch's end)"
         )
+    saved_batches = st.get("epoch_batches")
+    if saved_batches is not None and st["position"] > 0 and int(saved_batches) != len(run.sampler):
+        # The position counts batches of the saved epoch's order; other data orders them otherwise.
+        raise ModelError(
+            f"{last} was saved mid-epoch ({st['position']} of {saved_batches} batches) on other training data "
+            f"({len(run.sampler)} batches an epoch now); resume it on the same data, or from an epoch's end"
+        )
     if not distributed.load_rank_rng(last, run.dist, st["step"]):
         stderr_console().print(f"note: {last} holds no random state for rank {run.dist.rank}; it starts afresh")
     run.progress = Progress(st["step"], st["epoch"], st["position"], st["best"], st.get("train_seconds", 0.0))
@@ -286,6 +293,7 @@ def save_checkpoint(run: Run) -> None:
         "best": p.best,
         "world": run.dist.world,
         "train_seconds": p.train_seconds,
+        "epoch_batches": len(run.sampler),
     }
     save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)})
     seal_folder(last)

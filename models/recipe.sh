@@ -111,6 +111,7 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #     jitter on, e.g. --resume --epochs 6 --scale-jitter 0.6.
 RUN16=${RUN16:-$WORK/runs/v16}
 DATA16=($(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed))
+[ -e "$RUN16/last" ] && DATA16+=("$WORK/mix3/katex/packed")  # from part 2 on, resumed at an epoch's end
 if [ -e "$RUN16/last" ] || [ -e "$RUN16/last.new" ] || [ -e "$RUN16/prev" ]; then
   img2tex train "${DATA16[@]}" --val "$WORK/val/packed" -o "$RUN16" --resume "$@"
 else

@@ -197,6 +197,23 @@ def test_lr_schedule():
     assert lr_at(100, 100, cfg) == pytest.approx(1e-5)
 
 
+def test_resuming_mid_epoch_on_other_data_is_refused_but_at_an_epoch_end_it_goes_on(tmp_path, fake_split):
+    """A mid-epoch position counts batches of that data's order: on other data it would repeat
+    some images and skip others, so it is refused; at an epoch's end the data may change (a
+    later part of a long run may add renders)."""
+    from img2tex.errors import ModelError
+
+    src = fake_split(24)
+    cfg = dict(export=False, batch_size=4, epochs=2, log_every=1, val_size=0, checkpoint_every=100, device="cpu")
+    train(src, None, tmp_path / "a", TrainConfig(**cfg, max_steps=3), tiny_cfg(), progress=False)
+    with pytest.raises(ModelError, match="saved mid-epoch"):
+        resume(fake_split(40), None, tmp_path / "a", progress=False)
+    assert resume(src, None, tmp_path / "a", progress=False)["status"] == "done"
+    train(src, None, tmp_path / "b", TrainConfig(**{**cfg, "epochs": 1}), tiny_cfg(), progress=False)
+    s = resume(fake_split(40), None, tmp_path / "b", {"epochs": 2}, progress=False)
+    assert s["status"] == "done" and s["epoch"] == 2
+
+
 def test_resume_with_scale_jitter_is_reproducible_and_can_change_it(tmp_path, fake_split):
     src = fake_split(24)
     cfg = dict(
