@@ -312,6 +312,8 @@ class _JobResult:
 
 #: TeX points per inch.
 PT_PER_INCH = 72.27
+#: Type size of every render (im2latex's): the TeX document class option, and KaTeX's em.
+FONT_SIZE_PT = 12
 
 
 def page_limits_pt(cfg: RenderConfig) -> tuple[int, int]:
@@ -323,7 +325,7 @@ def page_limits_pt(cfg: RenderConfig) -> tuple[int, int]:
 def _document(formulas: Sequence[str], preamble: str, nonce: str, limits: tuple[int, int] = (16000, 10**9)) -> str:
     side, area = limits
     parts = [
-        "\\documentclass[12pt]{article}",  # im2latex rendered at 12pt
+        f"\\documentclass[{FONT_SIZE_PT}pt]{{article}}",  # im2latex rendered at 12pt
         "\\usepackage{amsmath,amssymb,bm}",
         preamble,
         "\\usepackage[active,tightpage]{preview}",
@@ -445,7 +447,7 @@ def _render_web_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult
     from img2tex.webrender import render_page
 
     try:
-        em = 12.0 * cfg.dpi / PT_PER_INCH  # 12 pt type, as _document's
+        em = FONT_SIZE_PT * cfg.dpi / PT_PER_INCH  # the em of _document's type, in device pixels
         pages = render_page(job.formulas, em, cfg.max_side_px, cfg.max_pixels, batch_timeout(cfg, len(job.indices)))
     except RenderError as exc:
         if len(job.indices) == 1:

@@ -133,9 +133,9 @@ class SplitDataset:
         predictable from the stored size (measured on the training mix: batched by stored size,
         jittered batches held 1.9x (clean renders) to 5.4x (rough renders) the real pixels, and
         training ran at 40 images/s against 95 without jitter). Knowing the sizes, batches group
-        images of the size they will have. The arrays are kept (about half the data's pixels)
-        so that loading does not preprocess them twice; DataLoader workers forked afterwards
-        share them."""
+        images of the size they will have (48 -> 108 images/s: benchmarks/jitter_batches.py).
+        The arrays are kept (about half the data's pixels) so that loading does not preprocess
+        them twice; DataLoader workers forked afterwards share them."""
         if self.scale_jitter <= 0 or self._jittered[0] == epoch:
             return
         self._jittered = (-1, {})  # the last epoch's arrays go first

@@ -83,8 +83,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world: int = 1,
     ) -> BucketBatchSampler:
+        band = [len(ids) // length_band for ids in ds.ids]
+
         def keys(shapes: Sequence[tuple[int, int]]) -> list[tuple[int, ...]]:
-            band = [len(ids) // length_band for ids in ds.ids]
             return [bucket_shape(h, w, ds.image_cfg) + (b,) for (h, w), b in zip(shapes, band)]
 
         epoch_keys = (lambda epoch: keys(ds.epoch_shapes(epoch))) if ds.scale_jitter > 0 else None
