@@ -457,13 +457,20 @@ def _render_web_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult
     fails: list[tuple[int, str]] = []
     for k, page in enumerate(pages):
         idx = job.indices[k]
-        img = postprocess(page.pixels, cfg, job.names[k]) if page.pixels is not None else None
-        if img is None:
+        if page.pixels is None or not _save_page(page.pixels, cfg, out_images, job.names[k]):
             fails.append((idx, page.reason or "empty image"))
             continue
-        atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
         done.append(idx)
     return _JobResult(done, fails, [])
+
+
+def _save_page(raw: np.ndarray, cfg: RenderConfig, out_images: str, name: str) -> bool:
+    """Post-process a rasterized page and write it as out_images/name.png; False when it holds no ink."""
+    img = postprocess(raw, cfg, name)
+    if img is None:
+        return False
+    atomic_write_bytes(Path(out_images, f"{name}.png"), encode_png(img))
+    return True
 
 
 def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
@@ -517,11 +524,9 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
             except (Image.DecompressionBombError, OSError, ValueError) as exc:
                 fails.append((idx, f"{cfg.rasterizer}: unreadable page ({type(exc).__name__})"))
                 continue
-            img = postprocess(page_pixels, cfg, job.names[k])
-            if img is None:
+            if not _save_page(page_pixels, cfg, out_images, job.names[k]):
                 fails.append((idx, "empty image"))
                 continue
-            atomic_write_bytes(Path(out_images, f"{job.names[k]}.png"), encode_png(img))
             done.append(idx)
         return _JobResult(done, fails, requeue)
 
