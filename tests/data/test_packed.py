@@ -18,7 +18,10 @@ def _images(n: int = 5) -> list[np.ndarray]:
     out = []
     for k in range(n):
         a = np.full((10 + k, 20 + 3 * k), 255, np.uint8)
-        a[2:-2, 3:-3] = rng.integers(0, 256, (a.shape[0] - 4, a.shape[1] - 6))
+        inner = a[2:-2, 3:-3]  # a view
+        ink = rng.random(inner.shape) < 0.3  # mostly background, like a formula
+        inner[ink] = rng.integers(0, 256, int(ink.sum()))
+        a[2, 3] = 0  # full range: packing's level stretch leaves it as it is
         out.append(a)
     return out
 
@@ -48,6 +51,19 @@ def test_quantized_round_trip_is_idempotent(tmp_path: Path) -> None:
     a, b = PackedSplit(tmp_path / "a"), PackedSplit(tmp_path / "b")
     for k in range(len(imgs)):
         assert np.array_equal(a.image(k), q[k]) and np.array_equal(b.image(k), q[k])
+
+
+def test_quantizing_stretches_a_grey_background_to_white(tmp_path: Path) -> None:
+    # A light-coloured background lies between two of the 4 levels: quantized as it is, its
+    # noise would pack as speckles (170 or 255 at random); stretched first, it packs white.
+    rng = np.random.default_rng(1)
+    a = np.clip(212 + rng.normal(0, 6, (30, 60)), 0, 255).astype(np.uint8)
+    a[10:20, 10:50] = 30
+    write_packed(tmp_path, [("n", a, "x")], levels=4)
+    b = PackedSplit(tmp_path).image(0)
+    assert (b[:8] == 255).mean() > 0.95
+    assert (b[10:20, 10:50] == 0).all()
+    assert (quantize(a, 4)[:8] == 255).mean() < 0.8  # what packing did before
 
 
 def test_pack_processed_folder(tmp_path: Path) -> None:
