@@ -240,10 +240,11 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
             "| speed (2-core CPU) | value |",
             "|---|---|",
-            f"| folder decoding, greedy ({s['folder_images']} images, torch engine, decoded in order of size) "
+            f"| folder decoding, greedy ({s['folder_images']} images, `predict`'s engine: ONNX Runtime when "
+            "the model has its export, decoded in order of size) "
             f"| {s['folder_images_per_s_beam1']} images/s |",
             f"| folder decoding, beam 5 | {s['folder_images_per_s_beam5']} images/s |",
-            f"| `img2tex predict one.png`, wall time from process start (median of 7; numpy engine, "
+            f"| `img2tex predict one.png`, wall time from process start (median of 7; the same engine, "
             "torch is not imported) | "
             f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |",
         ]
