@@ -17,14 +17,15 @@ mkdir -p "$WORK"
 img2tex corpus "$WORK/corpus" --data-dir "$DATA"
 
 # 2. Render the training mix: the look of the images users have, not only our renderer's. Every
-#    training formula, each drawn by one of nine pipelines chosen by its line number (n % 20), in two
-#    halves: four sevenths (85k formulas, 77k compile: `mix`, 47 MiB packed, small enough for the
-#    64 MiB a GPU machine is sent) and the other three sevenths (64k, 58k compile: `mix2`, seeds +100). Two rasterizers of TeX
-#    output (dvipng; pdflatex + Ghostscript, whose Type 1 outlines are bolder), stroke weight and
-#    ink gamma varied at render resolution, screen (75 dpi) and print (300 dpi) resolutions read
-#    back through predict's glyph-size rescale, five font families (Computer Modern, Latin Modern,
-#    Times, Palatino, txfonts), colour and dark mode, margins, blur, noise and JPEG. Held out for
-#    the robustness benchmark: the pdftoppm rasterizer and the pxfonts family.
+#    training formula, each drawn by one of nine pipelines chosen by its line number (n % 20), in
+#    two halves: four sevenths (85k formulas, 77k compile: `mix`, 47 MiB packed, small enough for
+#    the 64 MiB a GPU machine is sent) and the other three sevenths (64k, 58k compile: `mix2`,
+#    seeds +100). Two rasterizers of TeX output (dvipng; pdflatex + Ghostscript, whose Type 1
+#    outlines are bolder), stroke weight and ink gamma varied at render resolution, screen (75 dpi)
+#    and print (300 dpi) resolutions read back through predict's glyph-size rescale, five font
+#    families (Computer Modern, Latin Modern, Times, Palatino, txfonts), colour and dark mode,
+#    margins, blur, noise and JPEG. Held out for the robustness benchmark: the pdftoppm rasterizer
+#    and the pxfonts family.
 awk 'NR%7<4' "$WORK/corpus/train.lst" > "$WORK/mix.lst"
 part() {  # part NAME SEED SHARES RENDER_OPTIONS...: the formulas of $LIST whose line number n has n % 20 in SHARES
   local name=$1 seed=$2 shares=$3; shift 3
@@ -68,7 +69,7 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #      part 3: --epochs 9                             another warm restart, same data.
 #    (The run itself had scale jitter 0.6 for part 1's first 1,000 steps, and parts 1-2 read the
 #    rough and KaTeX renders as packed before the level-stretch fix; part 3 read them repacked.)
-#    With a GPU, models/gpu_train.sh runs the same command there (batch 64, packed data carried).
+#    With a GPU lent, models/gpu_train.sh trains from the packed mix there (see its header).
 TRAIN=($(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed))
 [ -e "$RUN/last" ] && TRAIN+=("$WORK/mix3/katex/packed")  # from part 2 on, resumed at an epoch's end
 if [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
