@@ -65,6 +65,11 @@ FONTS: dict[str, tuple[str, str]] = {
     "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm"),  # Debian: texlive-fonts-recommended
     "txfonts": ("\\usepackage{txfonts}", "txmi.tfm"),  # Times-like text and math: texlive-fonts-recommended
     "pxfonts": ("\\usepackage{pxfonts}", "pxmi.tfm"),  # Palatino-like text and math: texlive-fonts-recommended
+    # Debian texlive-fonts-extra (509 MB: for training renders, not needed to predict or test):
+    "fourier": ("\\usepackage{fourier}", "futmi.tfm"),  # Utopia text and math
+    "kpfonts": ("\\usepackage{kpfonts}", "jkpmi.tfm"),  # Kp-Fonts (Johannes Kepler), serif
+    "cmbright": ("\\usepackage{cmbright}", "cmbrmi10.tfm"),  # Computer Modern Bright: sans-serif math
+    "notomath": ("\\usepackage{notomath}", "NotoMathMI.tfm"),  # Noto Serif text and math
 }
 _FONT_PACKAGES = {
     "cm": "texlive-latex-base",
@@ -73,6 +78,10 @@ _FONT_PACKAGES = {
     "palatino": "texlive-fonts-recommended",
     "txfonts": "texlive-fonts-recommended",
     "pxfonts": "texlive-fonts-recommended",
+    "fourier": "texlive-fonts-extra",
+    "kpfonts": "texlive-fonts-extra",
+    "cmbright": "texlive-fonts-extra",
+    "notomath": "texlive-fonts-extra",
 }
 
 

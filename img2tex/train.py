@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from img2tex import distributed
 from img2tex.architecture import ModelConfig
 from img2tex.checkpoint import load_model, load_training_state, save_model, save_training_state
+from img2tex.data.dataset import default_prepare_processes
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
 from img2tex.data.split import Split
 from img2tex.decoding.hypotheses import DecodeConfig
@@ -145,6 +146,7 @@ def _build(
         replace_unreadable=True,
         jitter_prob=cfg.jitter_prob,
         seed=cfg.seed,
+        prepare_processes=default_prepare_processes(d.world),
     )
     if len(train_ds) == 0:
         raise ModelError("no training examples (all formulas empty or longer than max_tokens)")

@@ -1,50 +1,85 @@
 #!/usr/bin/env bash
-# One part of the GPU training of the default model, run on a lent GPU machine (the `device` tool
-# of DEVELOPERS.md) in the repository root, with the machine's own PyTorch and img2tex from this
-# checkout. Carried: gpu_data/ (the packed training mix, validation split, vocabulary and the
-# robustness renders, made by models/recipe.sh) and .whl/ (wheels the machine lacks: editdistance).
+# One part of GPU training, run on a lent GPU machine (the `device` tool of DEVELOPERS.md) in the
+# repository root, with the machine's own PyTorch and img2tex from this checkout. Carried:
+# gpu_data/ (packed training parts under gpu_data/train/*/packed, the validation split under
+# gpu_data/val/packed, vocab.json, and with INIT_FROM a model folder; made by models/recipe.sh)
+# and .whl/ (wheels the machine lacks: editdistance).
 #
-# The presets in $PRESETS train side by side on the one GPU, each for $MINUTES minutes of
-# training in this part, on a learning-rate schedule over $BUDGET minutes in all. A later part on
-# the same (still warm) machine resumes them from $RUNS, which lies outside the repository: the
-# device tool re-syncs the working tree on each call and removes what it does not know (a run
-# folder in the checkout vanished that way). With EVAL=1 it then scores each best/ on the
-# robustness benchmark. What comes back is written to $OUT (at most 8 files of 16 MB).
+# Training: each preset in $PRESETS trains (side by side on the one GPU) for $MINUTES minutes in
+# this part, on a learning-rate schedule over $BUDGET minutes in all; or, with INIT_FROM, one run
+# fine-tunes that model (fresh optimizer) over $BUDGET minutes. A later part on the same (still
+# warm) machine resumes from $RUNS, outside the repository: the device tool re-syncs the working
+# tree on each call and removes what it does not know. Then, with SPEED="preset:batch ...", each
+# configuration trains alone for SPEED_MINUTES on the same data (no jitter, no validation) and its
+# median samples/s and tokens/s go to $OUT/speed.tsv. What comes back is written to $OUT (at most
+# 8 files of 16 MB); the script stops starting work once DEADLINE seconds have passed.
 set -uo pipefail
-MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} PRESETS=${PRESETS:-base paper} EVAL=${EVAL:-0} DEVICE=${DEVICE:-cuda}
+MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} PRESETS=${PRESETS:-base paper} DEVICE=${DEVICE:-cuda}
+INIT_FROM=${INIT_FROM:-} BATCH=${BATCH:-64} LR=${LR:-1e-3} WORKERS=${WORKERS:-7} JITTER=${JITTER:-0.6}
+SPEED=${SPEED:-} SPEED_MINUTES=${SPEED_MINUTES:-0.5} DEADLINE=${DEADLINE:-540} VAL_SIZE=${VAL_SIZE:-500}
 OUT=${OUT:-gpu_out} RUNS=${RUNS:-/tmp/img2tex_gpu_runs}
 mkdir -p "$OUT" "$RUNS"
-if [ -d .whl ]; then
+if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/machine.txt" 2>&1
-python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())' >> "$OUT/machine.txt" 2>&1
-mapfile -t TRAIN_DATA < <(ls -d gpu_data/mix/*/packed)
-for p in $PRESETS; do
-  args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$p"
-        --max-minutes "$MINUTES" --workers "${WORKERS:-7}" --device "$DEVICE")
-  if [ -e "$RUNS/$p/last/train_state.json" ]; then
-    args+=(--resume)
-  else
-    args+=(--vocab gpu_data/vocab.json --preset "$p" --batch-size 64 --time-budget "$BUDGET" --scale-jitter 0.6
-           --val-size 500 --checkpoint-every 500 --no-export)
-  fi
-  "${args[@]}" >> "$RUNS/$p.log" 2>&1 &
-done
-wait
-for p in $PRESETS; do
-  tail -c 3000 "$RUNS/$p.log"
-  tar czf "$OUT/$p.tgz" -C "$RUNS" "$p.log" "$p/log.jsonl" "$p/config.json" "$p/best" 2>/dev/null
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+  python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; } > "$OUT/machine.txt"
+mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed)
+left() { echo $((DEADLINE - SECONDS)); }
+
+if [ -n "$INIT_FROM" ]; then
+  runs=(finetune)
+  timeout -s TERM "$(left)" python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed \
+    -o "$RUNS/finetune" --init-from "$INIT_FROM" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET" \
+    --epochs 1000 --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --workers "$WORKERS" --device "$DEVICE" \
+    --checkpoint-every 1000 --no-export > "$RUNS/finetune.log" 2>&1
+else
+  runs=($PRESETS)
+  for p in $PRESETS; do
+    args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$p"
+          --max-minutes "$MINUTES" --workers "$WORKERS" --device "$DEVICE")
+    if [ -e "$RUNS/$p/last/train_state.json" ]; then
+      args+=(--resume)
+    else
+      args+=(--vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET"
+             --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export)
+    fi
+    timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$p.log" 2>&1 &
+  done
+  wait
+fi
+for p in "${runs[@]}"; do
+  tail -c 2000 "$RUNS/$p.log"
+  tar czf "$OUT/$p.tgz" -C "$RUNS" "$p.log" "$p/log.jsonl" "$p/config.json" "$p/best" "$p/last/model.safetensors" \
+    "$p/last/config.json" "$p/last/vocab.json" 2>/dev/null
   if [ "$(stat -c %s "$OUT/$p.tgz")" -gt 15000000 ]; then
     split -b 15000000 "$OUT/$p.tgz" "$OUT/$p.tgz." && rm "$OUT/$p.tgz"
   fi
 done
-if [ "$EVAL" = 1 ]; then
-  models=(); for p in $PRESETS; do models+=(--model "$RUNS/$p/best"); done
-  python3 benchmarks/robustness.py --work gpu_data --engine torch --device cuda "${models[@]}" --out "$OUT/robustness" \
-    --only clean --only gs --only pdftoppm --only times --only pxfonts --only screen --only print --only dark \
-    --only colour --only jpeg 2>&1 | tail -n 20
-fi
+
+printf 'preset\tbatch\tparameters\tsamples_per_s\ttokens_per_s\tintervals\n' > "$OUT/speed.tsv"
+for spec in $SPEED; do
+  p=${spec%%:*} b=${spec##*:}
+  if [ "$(left)" -lt 40 ]; then echo "speed $spec: skipped, deadline"; continue; fi
+  timeout -s TERM "$(left)" python3 -m img2tex.cli train "${TRAIN_DATA[@]}" -o "$RUNS/speed_${p}_$b" \
+    --vocab gpu_data/vocab.json --preset "$p" --batch-size "$b" --max-minutes "$SPEED_MINUTES" --epochs 1000 \
+    --workers "$WORKERS" --device "$DEVICE" --no-export > "$RUNS/speed_${p}_$b.log" 2>&1
+  python3 - "$RUNS/speed_${p}_$b" "$p" "$b" >> "$OUT/speed.tsv" <<'EOF'
+import json, statistics, sys
+run, preset, batch = sys.argv[1:]
+try:
+    rows = [json.loads(line) for line in open(f"{run}/log.jsonl")]
+except FileNotFoundError:
+    rows = []
+train = [r for r in rows if r.get("kind") == "train"]
+train = train[1:] or train  # the first interval holds start-up
+params = json.load(open(f"{run}/config.json")).get("parameters", "")
+if train:
+    med = lambda k: round(statistics.median(r[k] for r in train), 1)
+    print(preset, batch, params, med("samples_per_s"), med("tokens_per_s"), len(train), sep="\t")
+EOF
+done
+cat "$OUT/speed.tsv"
 ls -la "$OUT"

@@ -69,7 +69,33 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #      part 3: --epochs 9                             another warm restart, same data.
 #    (The run itself had scale jitter 0.6 for part 1's first 1,000 steps, and parts 1-2 read the
 #    rough and KaTeX renders as packed before the level-stretch fix; part 3 read them repacked.)
-#    With a GPU lent, models/gpu_train.sh trains from the packed mix there (see its header).
+#    Then a fourth part: --epochs 12 (validation 76.3, 77.0 after epochs 10 and 11).
+#
+# 4b. With a GPU lent: fine-tune the run's best/ there with models/gpu_train.sh (see its header),
+#    one call per part. `GPU_PART=A bash models/recipe.sh` assembles ./gpu_data (ignored by git) for a
+#    part and prints the call; a call may carry 64 MiB with the repository, so each part takes a
+#    different share of the mix. The shipped model (2026-11-26, one H200, 6.4 minutes of training):
+#      part A: from $RUN/best (epoch 11), mix2 + KaTeX      BATCH=128 LR=4e-4 BUDGET=4.5 -> val 79.6
+#      part B: from part A's best, mix less print, txfonts  BATCH=128 LR=2e-4 BUDGET=2   -> val 80.1
+#    (part B's last/ shipped; put each part's tgz from $OUT under $WORK/runs/gpu_<part>).
+if [ -n "${GPU_PART:-}" ]; then
+  case $GPU_PART in
+    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best CALL="LR=4e-4 BUDGET=4.5" ;;
+    B) PARTS=($(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/)) INIT=$WORK/runs/gpu_A/finetune/best
+       CALL="LR=2e-4 BUDGET=2" ;;
+    *) echo "GPU_PART must be A or B" >&2; exit 2 ;;
+  esac
+  rm -rf gpu_data && mkdir -p gpu_data/train gpu_data/val
+  for p in "${PARTS[@]}"; do
+    d=gpu_data/train/$(basename "$(dirname "$(dirname "$p")")")_$(basename "$(dirname "$p")")
+    mkdir -p "$d" && cp -r "$p" "$d/"
+  done
+  cp -r "$WORK/val/packed" gpu_data/val/ && cp -r "$INIT" gpu_data/init && cp "$INIT/vocab.json" gpu_data/
+  du -sh gpu_data
+  echo "device call (carry gpu_data, .whl): INIT_FROM=gpu_data/init BATCH=128 $CALL WORKERS=14 VAL_SIZE=500 \\"
+  echo "  DEADLINE=530 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
+  exit 0
+fi
 TRAIN=($(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed))
 [ -e "$RUN/last" ] && TRAIN+=("$WORK/mix3/katex/packed")  # from part 2 on, resumed at an epoch's end
 if [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
