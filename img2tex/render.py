@@ -69,7 +69,6 @@ FONTS: dict[str, tuple[str, str]] = {
     "fourier": ("\\usepackage{fourier}", "futmi.tfm"),  # Utopia text and math
     "kpfonts": ("\\usepackage{kpfonts}", "jkpmi.tfm"),  # Kp-Fonts (Johannes Kepler), serif
     "cmbright": ("\\usepackage{cmbright}", "cmbrmi10.tfm"),  # Computer Modern Bright: sans-serif math
-    "notomath": ("\\usepackage{notomath}", "NotoMathMI.tfm"),  # Noto Serif text and math
 }
 _FONT_PACKAGES = {
     "cm": "texlive-latex-base",
@@ -81,7 +80,6 @@ _FONT_PACKAGES = {
     "fourier": "texlive-fonts-extra",
     "kpfonts": "texlive-fonts-extra",
     "cmbright": "texlive-fonts-extra",
-    "notomath": "texlive-fonts-extra",
 }
 
 

@@ -55,6 +55,17 @@ mix "$WORK/rest.lst" "$WORK/mix2" 100
 awk 'NR%20==7' "$WORK/corpus/train.lst" > "$WORK/katex.lst"
 img2tex render "$WORK/katex.lst" "$WORK/mix3/katex" --packed --seed 31 --rasterizer katex --dpi-jitter 0.15 \
   --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6 --colour 0.3 || [ $? -eq 3 ]
+# 2d. Three more font families (Debian texlive-fonts-extra), one formula in 25 each, for the CPU
+#     part of step 4c: Utopia (fourier, dvipng), Kp-Fonts (Ghostscript) and the sans-serif
+#     Computer Modern Bright (dvipng); pxfonts stays held out.
+MILD=(--dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6)
+mkdir -p "$WORK/mix4"
+awk 'NR%25==3' "$WORK/corpus/train.lst" > "$WORK/mix4/fourier.lst"
+awk 'NR%25==8' "$WORK/corpus/train.lst" > "$WORK/mix4/kpfonts.lst"
+awk 'NR%25==13' "$WORK/corpus/train.lst" > "$WORK/mix4/cmbright.lst"
+img2tex render "$WORK/mix4/fourier.lst" "$WORK/mix4/fourier" --packed --seed 41 --font fourier "${MILD[@]}" --colour 0.2 || [ $? -eq 3 ]
+img2tex render "$WORK/mix4/kpfonts.lst" "$WORK/mix4/kpfonts" --packed --seed 42 --font kpfonts --rasterizer gs "${MILD[@]}" || [ $? -eq 3 ]
+img2tex render "$WORK/mix4/cmbright.lst" "$WORK/mix4/cmbright" --packed --seed 43 --font cmbright "${MILD[@]}" --colour 0.2 || [ $? -eq 3 ]
 img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WORK/corpus/val_names.lst" --packed || [ $? -eq 3 ]
 
 # 3. Vocabulary: the tokens seen at least twice in the nine-pipeline renders (625; KaTeX adds no formula).
@@ -96,6 +107,17 @@ if [ -n "${GPU_PART:-}" ]; then
   echo "  DEADLINE=530 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
   exit 0
 fi
+# 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
+#    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it).
+if [ "${FINETUNE:-0}" = 1 ]; then
+  FT=${FT:-$WORK/runs/v17}
+  ARGS=(--resume)
+  [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size 32 --lr 1e-4 --time-budget 55 --epochs 100
+                             --scale-jitter 0.6 --val-size 500 --bf16 on)
+  img2tex train $(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed "$WORK"/mix3/*/packed "$WORK"/mix4/*/packed) \
+    --val "$WORK/val/packed" -o "$FT" "${ARGS[@]}" "$@"
+  exit 0
+fi
 TRAIN=($(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed))
 [ -e "$RUN/last" ] && TRAIN+=("$WORK/mix3/katex/packed")  # from part 2 on, resumed at an epoch's end
 if [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
@@ -113,6 +135,7 @@ fi
 [ "${SHIP:-0}" = 1 ] || exit 0
 DEST=${DEST:-models/default}
 mkdir -p "$DEST" models/training
-cp "$RUN/best/model.safetensors" "$RUN/best/config.json" "$RUN/best/vocab.json" "$DEST/"
+SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 03:10: $WORK/runs/gpu_B/last_model (step 4b)
+cp "$SRC/model.safetensors" "$SRC/config.json" "$SRC/vocab.json" "$DEST/"
 img2tex export "$DEST"
 cp "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" models/training/

@@ -36,12 +36,13 @@ import json
 import lzma
 import mmap
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from img2tex.data.folders import read_processed
+from img2tex.data.folders import DatasetWarning, read_processed
 from img2tex.errors import DatasetError, ImageError, Img2TexError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
 from img2tex.images import load_image, normalize_contrast
@@ -288,18 +289,34 @@ class PackedSplit:
 def pack_processed(
     src: str | os.PathLike[str], out_dir: str | os.PathLike[str], split: str = "train", levels: int = DEFAULT_LEVELS
 ) -> int:
-    """Pack a processed-layout folder (`img2tex render` output, processed im2latex) into `out_dir`."""
+    """Pack a processed-layout folder (`img2tex render` output, processed im2latex) into `out_dir`.
+
+    An image that cannot be read (a render that came out blank, e.g. a formula whose only
+    content is a zero-width `\\lefteqn`) is left out with a DatasetWarning rather than
+    failing the whole pack: one such render in 6,000 did (kpfonts, Ghostscript)."""
     examples = read_processed(src, split)
+    skipped: list[str] = []
 
     def items() -> Iterable[tuple[str, np.ndarray, str]]:
         for ex in examples:
             if ex.image_path is None:
                 raise DatasetError(f"{src}: {ex.name} has no image")
-            yield ex.name, load_image(ex.image_path), ex.formula
+            try:
+                a = load_image(ex.image_path)
+            except ImageError as exc:
+                skipped.append(f"{ex.name} ({exc})")
+                continue
+            yield ex.name, a, ex.formula
 
     try:
-        return write_packed(out_dir, items(), levels=levels)
+        n = write_packed(out_dir, items(), levels=levels)
     except DatasetError:
         raise
     except Img2TexError as exc:
         raise DatasetError(f"{src}: {exc}") from None
+    if skipped:
+        warnings.warn(
+            DatasetWarning(f"{src}: {len(skipped)} unreadable image(s) left out of the pack, e.g. {skipped[0]}"),
+            stacklevel=2,
+        )
+    return n

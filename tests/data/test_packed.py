@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from img2tex.data.folders import DatasetWarning
 from img2tex.data.packed import PackedSplit, is_packed, pack_processed, quantize, write_packed
 from img2tex.errors import DatasetError
 
@@ -158,3 +159,18 @@ def test_text_files_are_compressed_and_round_trip_unicode(tmp_path: Path) -> Non
     ds = PackedSplit(tmp_path)
     assert [ds.formula(k) for k in range(3)] == formulas and ds.name(2) == "bild-2-ü"
     assert [ds.shape(k) for k in range(3)] == [a.shape for a in imgs]
+
+
+def test_pack_processed_leaves_out_a_blank_render(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "images_processed").mkdir(parents=True)
+    imgs = [quantize(a, 4) for a in _images(3)]
+    imgs[1] = np.full_like(imgs[1], 255)  # a render that came out blank
+    for k, a in enumerate(imgs):
+        Image.fromarray(a, mode="L").save(src / "images_processed" / f"i{k}.png")
+    (src / "formulas.norm.lst").write_text("a\nb\nc\n")
+    (src / "train_filter.lst").write_text("i0.png 0\ni1.png 1\ni2.png 2\n")
+    with pytest.warns(DatasetWarning, match="1 unreadable image"):
+        assert pack_processed(src, tmp_path / "p", split="train") == 2
+    ds = PackedSplit(tmp_path / "p")
+    assert [ds.name(0), ds.name(1)] == ["i0", "i2"] and np.array_equal(ds.image(1), imgs[2])
