@@ -145,7 +145,7 @@ class SplitDataset:
         if self.scale_jitter <= 0 or self._jittered[0] == epoch:
             return
         self._jittered = (-1, {})  # the last epoch's arrays go first
-        todo = [k for k in range(len(self)) if self.jitter_factor(k, epoch) is not None]
+        todo = [(k, f) for k in range(len(self)) if (f := self.jitter_factor(k, epoch)) is not None]
         chunks = [todo[i : i + _PREPARE_CHUNK] for i in range(0, len(todo), _PREPARE_CHUNK)]
         done: dict[int, np.ndarray] = {}
         processes = min(self.prepare_processes, len(chunks))
@@ -157,23 +157,20 @@ class SplitDataset:
             _PREPARING = self
             try:
                 with multiprocessing.get_context("fork").Pool(processes) as pool:
-                    for part in pool.imap_unordered(_prepare_chunk, [(epoch, c) for c in chunks]):
+                    for part in pool.imap_unordered(_prepare_chunk, chunks):
                         done.update(part)
             finally:
                 _PREPARING = None
         else:
             for c in chunks:
-                done.update(self._prepare_items(epoch, c))
+                done.update(self._prepare_items(c))
         self._jittered = (epoch, done)
 
-    def _prepare_items(self, epoch: int, items: list[int]) -> dict[int, np.ndarray]:
-        """The preprocessed, scale-jittered images of `items` in `epoch` (unreadable ones left out:
-        they are read, and replaced or raised, when loaded, as without preparation)."""
+    def _prepare_items(self, items: list[tuple[int, float]]) -> dict[int, np.ndarray]:
+        """The preprocessed images of `items`, (item, resize factor) pairs (unreadable ones left
+        out: they are read, and replaced or raised, when loaded, as without preparation)."""
         out: dict[int, np.ndarray] = {}
-        for k in items:
-            factor = self.jitter_factor(k, epoch)
-            if factor is None:
-                continue
+        for k, factor in items:
             try:
                 out[k] = preprocess(resize_by(self.split.image(self.indices[k]), factor), self.image_cfg)
             except ImageError:
@@ -193,10 +190,9 @@ _PREPARE_CHUNK = 256
 _PREPARING: SplitDataset | None = None
 
 
-def _prepare_chunk(task: tuple[int, list[int]]) -> dict[int, np.ndarray]:
-    epoch, items = task
+def _prepare_chunk(items: list[tuple[int, float]]) -> dict[int, np.ndarray]:
     assert _PREPARING is not None, "only called in a pool forked by SplitDataset.prepare"
-    return _PREPARING._prepare_items(epoch, items)
+    return _PREPARING._prepare_items(items)
 
 
 def default_prepare_processes(world: int = 1) -> int:
