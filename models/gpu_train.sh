@@ -27,7 +27,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; } > "$OUT/machine.txt"
 mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed)
-left() { echo $((DEADLINE - SECONDS)); }
+left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout refuses 0 or less
 
 if [ -n "$INIT_FROM" ]; then
   runs=(finetune)
