@@ -32,10 +32,11 @@ part() {  # part NAME SEED SHARES RENDER_OPTIONS...: the formulas of $LIST whose
   awk -v c="$shares" 'BEGIN{split(c,a,",");for(i in a)k[a[i]]=1} ((NR%20) in k)' "$LIST" > "$MIX/$name.lst"
   img2tex render "$MIX/$name.lst" "$MIX/$name" --packed --seed "$((seed + SEED_OFFSET))" "$@" || [ $? -eq 3 ]
 }
+# The mild augmentation of most pipelines (steps 2, 2c and 2d).
+MILD=(--dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6)
 mix() {  # mix LIST FOLDER SEED_OFFSET: the nine pipelines over LIST's formulas
   LIST=$1 MIX=$2 SEED_OFFSET=$3
   mkdir -p "$MIX"
-  local MILD=(--dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6)
   part dvipng 11 0,1,2,3,4,5 "${MILD[@]}"
   part gs 12 6,7,8,9 --rasterizer gs "${MILD[@]}"
   part rough 13 10,11,12 --rasterizer gs --dpi-jitter 0.2 --extra-pad 8 --blur 0.8 --noise 10 --jpeg-quality 40 \
@@ -53,12 +54,11 @@ mix "$WORK/rest.lst" "$WORK/mix2" 100
 # 2c. A tenth pipeline: KaTeX in headless Chromium (the web look), one formula in twenty of all
 #     (7,455; 6,763 that KaTeX typesets), mild augmentation, a third in colour.
 awk 'NR%20==7' "$WORK/corpus/train.lst" > "$WORK/katex.lst"
-img2tex render "$WORK/katex.lst" "$WORK/mix3/katex" --packed --seed 31 --rasterizer katex --dpi-jitter 0.15 \
-  --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6 --colour 0.3 || [ $? -eq 3 ]
+img2tex render "$WORK/katex.lst" "$WORK/mix3/katex" --packed --seed 31 --rasterizer katex "${MILD[@]}" \
+  --colour 0.3 || [ $? -eq 3 ]
 # 2d. Three more font families (Debian texlive-fonts-extra), one formula in 25 each, for the CPU
 #     part of step 4c: Utopia (fourier, dvipng), Kp-Fonts (Ghostscript) and the sans-serif
 #     Computer Modern Bright (dvipng); pxfonts stays held out.
-MILD=(--dpi-jitter 0.15 --extra-pad 3 --blur 0.5 --noise 6 --gamma 0.4 --stroke 0.6)
 mkdir -p "$WORK/mix4"
 awk 'NR%25==3' "$WORK/corpus/train.lst" > "$WORK/mix4/fourier.lst"
 awk 'NR%25==8' "$WORK/corpus/train.lst" > "$WORK/mix4/kpfonts.lst"
