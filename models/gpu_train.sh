@@ -9,13 +9,20 @@
 # this part, on a learning-rate schedule over $BUDGET minutes in all; or, with INIT_FROM, one run
 # fine-tunes that model (fresh optimizer) over $BUDGET minutes. A later part on the same (still
 # warm) machine resumes from $RUNS, outside the repository: the device tool re-syncs the working
-# tree on each call and removes what it does not know. Then, with SPEED="preset:batch ...", each
+# tree on each call and removes what it does not know. With INIT_FROM and PRESETS both set, the
+# fine-tune (FT_LR, FT_BATCH) and the presets train side by side.
+#
+# More data than one call can carry: a first call with STAGE_ONLY=1 copies the parts under
+# $STAGE_FROM/train (default gpu_data/train) to $STAGE (outside the repository) and stops; a second call on the still warm machine (the next
+# call within the tool's idle window) trains on $STAGE's parts and its own. Then, with SPEED="preset:batch ...", each
 # configuration trains alone for SPEED_MINUTES on the same data (no jitter, no validation) and its
 # median samples/s and tokens/s go to $OUT/speed.tsv. What comes back is written to $OUT (at most
 # 8 files of 16 MB); the script stops starting work once DEADLINE seconds have passed.
 set -uo pipefail
-MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} PRESETS=${PRESETS:-base paper} DEVICE=${DEVICE:-cuda}
 INIT_FROM=${INIT_FROM:-} BATCH=${BATCH:-64} LR=${LR:-1e-3} WORKERS=${WORKERS:-7} JITTER=${JITTER:-0.6}
+MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} DEVICE=${DEVICE:-cuda} FT_LR=${FT_LR:-$LR} FT_BATCH=${FT_BATCH:-$BATCH}
+if [ -n "$INIT_FROM" ]; then PRESETS=${PRESETS:-}; else PRESETS=${PRESETS:-base paper}; fi
+STAGE=${STAGE:-/tmp/img2tex_stage}
 SPEED=${SPEED:-} SPEED_MINUTES=${SPEED_MINUTES:-0.5} DEADLINE=${DEADLINE:-540} VAL_SIZE=${VAL_SIZE:-500}
 OUT=${OUT:-gpu_out} RUNS=${RUNS:-/tmp/img2tex_gpu_runs}
 mkdir -p "$OUT" "$RUNS"
@@ -26,30 +33,35 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; } > "$OUT/machine.txt"
-mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed)
+if [ "${STAGE_ONLY:-0}" = 1 ]; then
+  rm -rf "$STAGE" && mkdir -p "$STAGE" && cp -r "${STAGE_FROM:-gpu_data}"/train/* "$STAGE/" && du -sh "$STAGE" | tee "$OUT/stage.txt"
+  exit 0
+fi
+mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed "$STAGE"/*/packed 2>/dev/null)
+echo "training parts: ${#TRAIN_DATA[@]}" | tee -a "$OUT/machine.txt"
 left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout refuses 0 or less
 
+runs=()
 if [ -n "$INIT_FROM" ]; then
-  runs=(finetune)
+  runs+=(finetune)
   timeout -s TERM "$(left)" python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed \
-    -o "$RUNS/finetune" --init-from "$INIT_FROM" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET" \
+    -o "$RUNS/finetune" --init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" \
     --epochs 1000 --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --workers "$WORKERS" --device "$DEVICE" \
-    --checkpoint-every 1000 --no-export > "$RUNS/finetune.log" 2>&1
-else
-  runs=($PRESETS)
-  for p in $PRESETS; do
-    args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$p"
-          --max-minutes "$MINUTES" --workers "$WORKERS" --device "$DEVICE")
-    if [ -e "$RUNS/$p/last/train_state.json" ]; then
-      args+=(--resume)
-    else
-      args+=(--vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET"
-             --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export)
-    fi
-    timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$p.log" 2>&1 &
-  done
-  wait
+    --checkpoint-every 1000 --no-export > "$RUNS/finetune.log" 2>&1 &
 fi
+for p in $PRESETS; do
+  runs+=("$p")
+  args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$p"
+        --max-minutes "$MINUTES" --workers "$WORKERS" --device "$DEVICE")
+  if [ -e "$RUNS/$p/last/train_state.json" ]; then
+    args+=(--resume)
+  else
+    args+=(--vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET"
+           --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export)
+  fi
+  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$p.log" 2>&1 &
+done
+wait
 for p in "${runs[@]}"; do
   tail -c 2000 "$RUNS/$p.log"
   tar czf "$OUT/$p.tgz" -C "$RUNS" "$p.log" "$p/log.jsonl" "$p/config.json" "$p/best" "$p/last/model.safetensors" \

@@ -11,6 +11,38 @@ DATA=${DATA:-../shared/data}
 RUN=${RUN:-$WORK/runs/v16}
 mkdir -p "$WORK"
 
+gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs before step 1
+  local DIR PARTS INIT CALL p d
+  DIR=gpu_data
+  case $GPU_PART in
+    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best CALL="BATCH=128 LR=4e-4 BUDGET=4.5 WORKERS=14 DEADLINE=530" ;;
+    B) PARTS=($(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/)) INIT=$WORK/runs/gpu_A/finetune/best
+       CALL="BATCH=128 LR=2e-4 BUDGET=2 WORKERS=14 DEADLINE=185" ;;
+    # Part C reads nearly everything in two calls on one warm machine: C-stage carries ./gpu_stage
+    # (mix and one new font) to the machine's /tmp, then C carries the rest and trains the shipped
+    # model's fine-tune and `base` from scratch side by side.
+    C-stage) PARTS=("$WORK"/mix/*/packed "$WORK/mix4/cmbright/packed") DIR=gpu_stage INIT=
+             CALL="STAGE_ONLY=1 STAGE_FROM=gpu_stage" ;;
+    C) PARTS=($(ls -d "$WORK"/mix2/*/packed | grep -v -e /print/ -e /txfonts/) "$WORK/mix3/katex/packed"
+              "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed") INIT=models/default
+       CALL="FT_LR=3e-4 FT_BATCH=128 PRESETS=base BATCH=128 LR=1e-3 BUDGET=8 MINUTES=8 WORKERS=7 DEADLINE=565" ;;
+    *) echo "GPU_PART must be A, B, C-stage or C" >&2; exit 2 ;;
+  esac
+  rm -rf "$DIR" && mkdir -p "$DIR/train"
+  for p in "${PARTS[@]}"; do
+    d=$DIR/train/$(basename "$(dirname "$(dirname "$p")")")_$(basename "$(dirname "$p")")
+    mkdir -p "$d" && cp -r "$p" "$d/"
+  done
+  if [ -n "$INIT" ]; then
+    mkdir -p "$DIR/val" && cp -r "$WORK/val/packed" "$DIR/val/" && mkdir "$DIR/init"
+    cp "$INIT"/{model.safetensors,config.json,vocab.json} "$DIR/init/" && cp "$INIT/vocab.json" "$DIR/"
+    CALL="INIT_FROM=$DIR/init $CALL"
+  fi
+  du -sb "$DIR"
+  echo "device call (carry $DIR, .whl): $CALL VAL_SIZE=500 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
+}
+if [ -n "${GPU_PART:-}" ]; then gpu_part; exit 0; fi
+
 # 1. Training formulas: im2latex validate (less a held-out 1,000), the sample's train formulas,
 #    the documentation corpus, hep-th formulas and 60k synthetic ones; normalized, <= 150 tokens,
 #    deduplicated, and no formula that matches a test or held-out one in any of four spellings.
@@ -89,24 +121,15 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #      part A: from $RUN/best (epoch 11), mix2 + KaTeX      BATCH=128 LR=4e-4 BUDGET=4.5 -> val 79.6
 #      part B: from part A's best, mix less print, txfonts  BATCH=128 LR=2e-4 BUDGET=2   -> val 80.1
 #    (part B's last/ shipped; put each part's tgz from $OUT under $WORK/runs/gpu_<part>).
-if [ -n "${GPU_PART:-}" ]; then
-  case $GPU_PART in
-    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best CALL="LR=4e-4 BUDGET=4.5" ;;
-    B) PARTS=($(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/)) INIT=$WORK/runs/gpu_A/finetune/best
-       CALL="LR=2e-4 BUDGET=2" ;;
-    *) echo "GPU_PART must be A or B" >&2; exit 2 ;;
-  esac
-  rm -rf gpu_data && mkdir -p gpu_data/train gpu_data/val
-  for p in "${PARTS[@]}"; do
-    d=gpu_data/train/$(basename "$(dirname "$(dirname "$p")")")_$(basename "$(dirname "$p")")
-    mkdir -p "$d" && cp -r "$p" "$d/"
-  done
-  cp -r "$WORK/val/packed" gpu_data/val/ && cp -r "$INIT" gpu_data/init && cp "$INIT/vocab.json" gpu_data/
-  du -sh gpu_data
-  echo "device call (carry gpu_data, .whl): INIT_FROM=gpu_data/init BATCH=128 $CALL WORKERS=14 VAL_SIZE=500 \\"
-  echo "  DEADLINE=530 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
-  exit 0
-fi
+#    Part C (2026-11-26, second H200 session): the `base` network (2.3M parameters) from scratch on
+#    152,851 images of every pipeline and font, carried in two calls on one warm machine:
+#      C-stage: carry gpu_stage                 STAGE_ONLY=1 STAGE_FROM=gpu_stage   (7 s)
+#      C:       carry gpu_data and .whl         base from scratch beside a fine-tune of the
+#               default, 8-minute schedule; stopped by the call's deadline at 6.6 of the 8 minutes
+#      C, again: carry gpu_data and .whl        PRESETS=base MINUTES=1.5 WORKERS=14 DEADLINE=190
+#               (resumes /tmp/runs/base to the schedule's end)      -> base val 83.99, fine-tune 80.95
+#    (base's best/ shipped: `SHIP=1 SRC=$WORK/runs/gpu_C2/base/best RUN=$WORK/runs/gpu_C2/base`.)
+#    (`GPU_PART=... bash models/recipe.sh` runs `gpu_part`, defined at the top.)
 # 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
 #    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it).
 if [ "${FINETUNE:-0}" = 1 ]; then
