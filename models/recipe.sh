@@ -3,6 +3,9 @@
 # Run from the repository root, with the shared data in $DATA (default ../shared/data) and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
 #
+# The default since 2026-11-26 05:40 took steps 1-3, then step 4b's part C on a lent GPU (the `base`
+# network from scratch, 8 minutes; no CPU training), then step 5.
+#
 # Steps skip nothing on their own but each is resumable: render keeps the images it has, and a
 # training run interrupted (Ctrl-C) is continued by running the recipe again (--resume).
 set -euo pipefail
@@ -105,7 +108,7 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 
 # 4. Train the `cpu` network with the parallel decoder (1.5M parameters) from scratch on the CPU, in
 #    parts that each resume exactly (--resume) from the last; run the recipe once per part with the
-#    part's options after it. The shipped model (2026-11-25/26, 2-core CPU, 208 minutes of training):
+#    part's options after it. The defaults of 2026-11-26 01:05 and 03:10 (2-core CPU, 208 minutes):
 #      part 1: (no options)                           4 epochs, no scale jitter, 95-117 images/s;
 #      part 2: --epochs 6 --scale-jitter 0.6          the schedule stretched (a warm restart), the KaTeX
 #                                                     renders added at the epoch's end, 87-157 images/s;
@@ -117,10 +120,10 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 # 4b. With a GPU lent: fine-tune the run's best/ there with models/gpu_train.sh (see its header),
 #    one call per part. `GPU_PART=A bash models/recipe.sh` assembles ./gpu_data (ignored by git) for a
 #    part and prints the call; a call may carry 64 MiB with the repository, so each part takes a
-#    different share of the mix. The shipped model (2026-11-26, one H200, 6.4 minutes of training):
+#    different share of the mix. The default of 2026-11-26 03:10 (one H200, 6.4 minutes of training):
 #      part A: from $RUN/best (epoch 11), mix2 + KaTeX      BATCH=128 LR=4e-4 BUDGET=4.5 -> val 79.6
 #      part B: from part A's best, mix less print, txfonts  BATCH=128 LR=2e-4 BUDGET=2   -> val 80.1
-#    (part B's last/ shipped; put each part's tgz from $OUT under $WORK/runs/gpu_<part>).
+#    (part B's last/ shipped then; put each part's tgz from $OUT under $WORK/runs/gpu_<part>).
 #    Part C (2026-11-26, second H200 session): the `base` network (2.3M parameters) from scratch on
 #    152,851 images of every pipeline and font, carried in two calls on one warm machine:
 #      C-stage: carry gpu_stage                 STAGE_ONLY=1 STAGE_FROM=gpu_stage   (7 s)
@@ -143,22 +146,25 @@ if [ "${FINETUNE:-0}" = 1 ]; then
 fi
 TRAIN=($(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed))
 [ -e "$RUN/last" ] && TRAIN+=("$WORK/mix3/katex/packed")  # from part 2 on, resumed at an epoch's end
-if [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
+if [ "${SHIP:-0}" = 1 ]; then
+  :  # step 5 only: ship $SRC, train nothing
+elif [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
   img2tex train "${TRAIN[@]}" --val "$WORK/val/packed" -o "$RUN" --resume "$@"
 else
   img2tex train "${TRAIN[@]}" --val "$WORK/val/packed" -o "$RUN" --preset cpu --decoder parallel \
     --vocab "$WORK/vocab16.json" --batch-size 32 --val-size 500 --bf16 on --epochs 4 "$@"
 fi
 
-# 5. Ship into $DEST (default: models/default): the best checkpoint with its ONNX export, when it
-#    beats the default on benchmarks/robustness.py and loses at most 1 BLEU on the clean test split
-#    (benchmarks/eval_default_model.py); the model card says where it stands. The optimizer state
+# 5. `SHIP=1` (step 4 then trains nothing): ship $SRC into $DEST (default: models/default), the
+#    checkpoint with its ONNX export, when it beats the default on benchmarks/robustness.py and
+#    loses at most 1 BLEU on the clean test split (benchmarks/eval_default_model.py); the model card says where it stands. The optimizer state
 #    (12 MB) stays in $RUN; to train the model further when $RUN is gone, start from the shipped
 #    weights with a fresh optimizer (--init-from $DEST) and say so in the card.
 [ "${SHIP:-0}" = 1 ] || exit 0
 DEST=${DEST:-models/default}
 mkdir -p "$DEST" models/training
-SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 03:10: $WORK/runs/gpu_B/last_model (step 4b)
+SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 05:40: $WORK/runs/gpu_C2/base/best (step 4b, part C)
 cp "$SRC/model.safetensors" "$SRC/config.json" "$SRC/vocab.json" "$DEST/"
 img2tex export "$DEST"
-cp "$RUN/log.jsonl" "$RUN/loss.png" "$RUN/config.json" models/training/
+cp "$RUN/log.jsonl" "$RUN/config.json" models/training/
+python -c 'from pathlib import Path; from img2tex.runlog import draw_run; draw_run(Path("models/training"))'  # loss.png
