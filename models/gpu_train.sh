@@ -10,14 +10,18 @@
 # fine-tunes that model (fresh optimizer) over $BUDGET minutes. A later part on the same (still
 # warm) machine resumes from $RUNS, outside the repository: the device tool re-syncs the working
 # tree on each call and removes what it does not know. With INIT_FROM and PRESETS both set, the
-# fine-tune (FT_LR, FT_BATCH) and the presets train side by side.
+# fine-tune (FT_LR, FT_BATCH) and the presets train side by side; a run whose state is in $RUNS
+# resumes (--resume) instead of starting again.
 #
 # More data than one call can carry: a first call with STAGE_ONLY=1 copies the parts under
-# $STAGE_FROM/train (default gpu_data/train) to $STAGE (outside the repository) and stops; a second call on the still warm machine (the next
-# call within the tool's idle window) trains on $STAGE's parts and its own. Then, with SPEED="preset:batch ...", each
-# configuration trains alone for SPEED_MINUTES on the same data (no jitter, no validation) and its
-# median samples/s and tokens/s go to $OUT/speed.tsv. What comes back is written to $OUT (at most
-# 8 files of 16 MB); the script stops starting work once DEADLINE seconds have passed.
+# $STAGE_FROM/train (default gpu_data/train) to $STAGE, outside the repository, and stops; the
+# next call on the still warm machine (within the tool's idle window) trains on $STAGE's parts and
+# its own.
+#
+# After training, with SPEED="preset:batch ...", each configuration trains alone for SPEED_MINUTES
+# on the same data (no jitter, no validation) and its median samples/s and tokens/s go to
+# $OUT/speed.tsv. What comes back is written to $OUT (at most 8 files of 16 MB); the script stops
+# starting work once DEADLINE seconds have passed.
 set -uo pipefail
 INIT_FROM=${INIT_FROM:-} BATCH=${BATCH:-64} LR=${LR:-1e-3} WORKERS=${WORKERS:-7} JITTER=${JITTER:-0.6}
 MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} DEVICE=${DEVICE:-cuda} FT_LR=${FT_LR:-$LR} FT_BATCH=${FT_BATCH:-$BATCH}
@@ -34,7 +38,8 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; } > "$OUT/machine.txt"
 if [ "${STAGE_ONLY:-0}" = 1 ]; then
-  rm -rf "$STAGE" && mkdir -p "$STAGE" && cp -r "${STAGE_FROM:-gpu_data}"/train/* "$STAGE/" && du -sh "$STAGE" | tee "$OUT/stage.txt"
+  rm -rf "$STAGE" && mkdir -p "$STAGE" && cp -r "${STAGE_FROM:-gpu_data}"/train/* "$STAGE/"
+  du -sh "$STAGE" | tee "$OUT/stage.txt"
   exit 0
 fi
 mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed "$STAGE"/*/packed 2>/dev/null)
@@ -44,10 +49,15 @@ left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout 
 runs=()
 if [ -n "$INIT_FROM" ]; then
   runs+=(finetune)
-  timeout -s TERM "$(left)" python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed \
-    -o "$RUNS/finetune" --init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" \
-    --epochs 1000 --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --workers "$WORKERS" --device "$DEVICE" \
-    --checkpoint-every 1000 --no-export > "$RUNS/finetune.log" 2>&1 &
+  args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/finetune"
+        --workers "$WORKERS" --device "$DEVICE")
+  if [ -e "$RUNS/finetune/last/train_state.json" ]; then
+    args+=(--resume)
+  else
+    args+=(--init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" --epochs 1000
+           --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 1000 --no-export)
+  fi
+  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/finetune.log" 2>&1 &
 fi
 for p in $PRESETS; do
   runs+=("$p")
