@@ -47,29 +47,24 @@ echo "training parts: ${#TRAIN_DATA[@]}" | tee -a "$OUT/machine.txt"
 left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout refuses 0 or less
 
 runs=()
+start() {  # start NAME MAX_MINUTES FRESH_ARGS...: train $RUNS/NAME in the background, resuming the
+  # state a previous call left there, else starting with FRESH_ARGS; MAX_MINUTES may be empty
+  local name=$1 max=$2
+  shift 2
+  local args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$name"
+              --workers "$WORKERS" --device "$DEVICE")
+  [ -n "$max" ] && args+=(--max-minutes "$max")
+  if [ -e "$RUNS/$name/last/train_state.json" ]; then args+=(--resume); else args+=("$@"); fi
+  runs+=("$name")
+  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$name.log" 2>&1 &
+}
 if [ -n "$INIT_FROM" ]; then
-  runs+=(finetune)
-  args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/finetune"
-        --workers "$WORKERS" --device "$DEVICE")
-  if [ -e "$RUNS/finetune/last/train_state.json" ]; then
-    args+=(--resume)
-  else
-    args+=(--init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" --epochs 1000
-           --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 1000 --no-export)
-  fi
-  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/finetune.log" 2>&1 &
+  start finetune "" --init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" \
+    --epochs 1000 --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 1000 --no-export
 fi
 for p in $PRESETS; do
-  runs+=("$p")
-  args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$p"
-        --max-minutes "$MINUTES" --workers "$WORKERS" --device "$DEVICE")
-  if [ -e "$RUNS/$p/last/train_state.json" ]; then
-    args+=(--resume)
-  else
-    args+=(--vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" --time-budget "$BUDGET"
-           --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export)
-  fi
-  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$p.log" 2>&1 &
+  start "$p" "$MINUTES" --vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" \
+    --time-budget "$BUDGET" --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export
 done
 wait
 for p in "${runs[@]}"; do
