@@ -18,7 +18,8 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
   local DIR PARTS INIT CALL p d
   DIR=gpu_data
   case $GPU_PART in
-    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best CALL="BATCH=128 LR=4e-4 BUDGET=4.5 WORKERS=14 DEADLINE=530" ;;
+    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best
+       CALL="BATCH=128 LR=4e-4 BUDGET=4.5 WORKERS=14 DEADLINE=530" ;;
     B) PARTS=($(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/)) INIT=$WORK/runs/gpu_A/finetune/best
        CALL="BATCH=128 LR=2e-4 BUDGET=2 WORKERS=14 DEADLINE=185" ;;
     # Part C reads nearly everything in two calls on one warm machine: C-stage carries ./gpu_stage
@@ -157,9 +158,10 @@ fi
 
 # 5. `SHIP=1` (step 4 then trains nothing): ship $SRC into $DEST (default: models/default), the
 #    checkpoint with its ONNX export, when it beats the default on benchmarks/robustness.py and
-#    loses at most 1 BLEU on the clean test split (benchmarks/eval_default_model.py); the model card says where it stands. The optimizer state
-#    (12 MB) stays in $RUN; to train the model further when $RUN is gone, start from the shipped
-#    weights with a fresh optimizer (--init-from $DEST) and say so in the card.
+#    loses at most 1 BLEU on the clean test split (benchmarks/eval_default_model.py); the model card
+#    says where it stands. The optimizer state stays in $RUN; to train the model further when $RUN
+#    is gone, start from the shipped weights with a fresh optimizer (--init-from $DEST) and say so
+#    in the card.
 [ "${SHIP:-0}" = 1 ] || exit 0
 DEST=${DEST:-models/default}
 mkdir -p "$DEST" models/training
