@@ -57,29 +57,18 @@ RASTERIZERS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "katex": ("katex", "html", ("chromium", "chromedriver"), "chromium chromium-driver"),
 }
 
-#: font name -> (preamble line, a file that must exist for the font to work)
-FONTS: dict[str, tuple[str, str]] = {
-    "cm": ("", "cmr10.tfm"),
-    "lmodern": ("\\usepackage{lmodern}", "rm-lmr10.tfm"),  # Debian: lmodern
-    "times": ("\\usepackage{mathptmx}", "ptmr7t.tfm"),  # Debian: texlive-fonts-recommended
-    "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm"),  # Debian: texlive-fonts-recommended
-    "txfonts": ("\\usepackage{txfonts}", "txmi.tfm"),  # Times-like text and math: texlive-fonts-recommended
-    "pxfonts": ("\\usepackage{pxfonts}", "pxmi.tfm"),  # Palatino-like text and math: texlive-fonts-recommended
-    # Debian texlive-fonts-extra (509 MB: for training renders, not needed to predict or test):
-    "fourier": ("\\usepackage{fourier}", "futmi.tfm"),  # Utopia text and math
-    "kpfonts": ("\\usepackage{kpfonts}", "jkpmi.tfm"),  # Kp-Fonts (Johannes Kepler), serif
-    "cmbright": ("\\usepackage{cmbright}", "cmbrmi10.tfm"),  # Computer Modern Bright: sans-serif math
-}
-_FONT_PACKAGES = {
-    "cm": "texlive-latex-base",
-    "lmodern": "lmodern",
-    "times": "texlive-fonts-recommended",
-    "palatino": "texlive-fonts-recommended",
-    "txfonts": "texlive-fonts-recommended",
-    "pxfonts": "texlive-fonts-recommended",
-    "fourier": "texlive-fonts-extra",
-    "kpfonts": "texlive-fonts-extra",
-    "cmbright": "texlive-fonts-extra",
+#: font name -> (preamble line, a file that must exist for the font to work, the Debian package
+#: that has it). texlive-fonts-extra (509 MB) is for training renders, not needed to predict or test.
+FONTS: dict[str, tuple[str, str, str]] = {
+    "cm": ("", "cmr10.tfm", "texlive-latex-base"),
+    "lmodern": ("\\usepackage{lmodern}", "rm-lmr10.tfm", "lmodern"),
+    "times": ("\\usepackage{mathptmx}", "ptmr7t.tfm", "texlive-fonts-recommended"),
+    "palatino": ("\\usepackage{mathpazo}", "pplr7t.tfm", "texlive-fonts-recommended"),
+    "txfonts": ("\\usepackage{txfonts}", "txmi.tfm", "texlive-fonts-recommended"),  # Times-like text and math
+    "pxfonts": ("\\usepackage{pxfonts}", "pxmi.tfm", "texlive-fonts-recommended"),  # Palatino-like text and math
+    "fourier": ("\\usepackage{fourier}", "futmi.tfm", "texlive-fonts-extra"),  # Utopia text and math
+    "kpfonts": ("\\usepackage{kpfonts}", "jkpmi.tfm", "texlive-fonts-extra"),  # Kp-Fonts (Johannes Kepler), serif
+    "cmbright": ("\\usepackage{cmbright}", "cmbrmi10.tfm", "texlive-fonts-extra"),  # sans-serif math
 }
 
 
@@ -258,7 +247,7 @@ def check_tools(font: str = "cm", rasterizer: str = "dvipng") -> None:
         needed.append("lmodern.sty")
     for f in needed:
         if not _kpse_has(f):
-            pkg = "preview-latex-style" if f == "preview.sty" else _FONT_PACKAGES.get(font, APT_PACKAGES)
+            pkg = "preview-latex-style" if f == "preview.sty" else (FONTS[font][2] if font in FONTS else APT_PACKAGES)
             raise RenderError(f"TeX file {f} not found; install: apt-get install --no-install-recommends {pkg}")
 
 
