@@ -112,6 +112,8 @@ def main() -> None:
                     str(run / "last"),
                     "--engine",
                     "torch",
+                    "--beam",
+                    "1",
                     "--limit",
                     str(args.val_images),
                 ]

@@ -29,6 +29,7 @@ from img2tex.trainconfig import RESUME_CHANGEABLE, TrainConfig
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
+BEAM_HELP = "Beam width; 1 = greedy (fastest), 5 = a little more accurate."
 
 app = typer.Typer(
     name="img2tex",
@@ -567,7 +568,7 @@ def evaluate_command(
     data: Annotated[Path, typer.Argument(help="Dataset folder (any layout) holding the split to score.")],
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
     split: Annotated[str, typer.Option(help="Split to decode.")] = "test",
-    beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy.")] = DecodeConfig.beam,
+    beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N images.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images decoded together [default: 32].")] = None,
     out: Annotated[
@@ -660,7 +661,7 @@ def predict(
         Optional[Path],
         typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing."),
     ] = None,
-    beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy (fastest).")] = DecodeConfig.beam,
+    beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
     fmt: Annotated[
         str,
         typer.Option(
@@ -707,7 +708,7 @@ def predict(
 
       img2tex predict formula.png --attention att/    (att/formula.png: where each token was read)
 
-      img2tex predict scans/ --out tex/ --beam 5
+      img2tex predict scans/ --out tex/ --beam 1    (greedy: fastest)
 
       find . -name '*.png' | img2tex predict - --json > results.jsonl
     """
@@ -769,7 +770,7 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
-    beam: Annotated[int, typer.Option(help="Beam width; 1 = greedy (fastest).")] = DecodeConfig.beam,
+    beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
     max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, in MB.")] = 10.0,
     engine: Annotated[str, typer.Option(help="onnx, torch or auto (as for predict).")] = "auto",
 ) -> None:

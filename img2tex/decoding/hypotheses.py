@@ -17,7 +17,9 @@ T = TypeVar("T")
 class DecodeConfig:
     """How to decode; the one place decoding defaults live (CLI and API read them from here)."""
 
-    beam: int = 1  # 1 = greedy
+    # Beam 2: +0.7 BLEU-4 over greedy (1) for 60% of its folder speed, still above 30 images/s on
+    # 2 cores; wider beams add little (benchmarks/results/beam_width.md).
+    beam: int = 2
     max_len: int = 200
     length_alpha: float = 1.0  # score = sum(log p) / len ** alpha
     max_period: int = 8  # loop guard: patterns of 1..max_period tokens ...
