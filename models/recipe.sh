@@ -135,15 +135,16 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    (base's best/ shipped: `SHIP=1 SRC=$WORK/runs/gpu_C2/base/best RUN=$WORK/runs/gpu_C2/base`.)
 #    (`GPU_PART=... bash models/recipe.sh` runs `gpu_part`, defined at the top.)
 # 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
-#    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it).
-#    Part D (2026-11-26, no GPU lent): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18 bash
-#    models/recipe.sh --time-budget 45`, 45 minutes, 0.84 of an epoch -> val 83.99 -> 84.10
+#    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it); FT_BUDGET
+#    sets the cosine schedule's minutes (default 55).
+#    Part D (2026-11-26, no GPU lent): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18
+#    FT_BUDGET=45 bash models/recipe.sh`, 45 minutes, 0.84 of an epoch -> val 83.99 -> 84.10
 #    (shipped: `SHIP=1 RUN=$WORK/runs/v18 SRC=$WORK/runs/v18/best bash models/recipe.sh`).
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
-  [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size 32 --lr 1e-4 --time-budget 55 --epochs 100
-                             --scale-jitter 0.6 --val-size 500 --bf16 on)
+  [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size 32 --lr 1e-4 --time-budget "${FT_BUDGET:-55}"
+                             --epochs 100 --scale-jitter 0.6 --val-size 500 --bf16 on)
   img2tex train $(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed "$WORK"/mix3/*/packed "$WORK"/mix4/*/packed) \
     --val "$WORK/val/packed" -o "$FT" "${ARGS[@]}" "$@"
   exit 0
