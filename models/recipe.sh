@@ -3,8 +3,9 @@
 # Run from the repository root, with the shared data in $DATA (default ../shared/data) and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
 #
-# The default since 2026-11-26 05:40 took steps 1-3, then step 4b's part C on a lent GPU (the `base`
-# network from scratch, 8 minutes; no CPU training), then step 5.
+# The default since 2026-11-26 10:05 took steps 1-3, then step 4b's part C on a lent GPU (the `base`
+# network from scratch, 8 minutes), step 4c's part D (45 minutes on the CPU) and step 4b's part E (a
+# 7.5-minute fine-tune on a lent GPU), then step 5.
 #
 # Steps skip nothing on their own but each is resumable: render keeps the images it has, and a
 # training run interrupted (Ctrl-C) is continued by running the recipe again (--resume).
@@ -30,7 +31,10 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
     C) PARTS=($(ls -d "$WORK"/mix2/*/packed | grep -v -e /print/ -e /txfonts/) "$WORK/mix3/katex/packed"
               "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed") INIT=models/default
        CALL="FT_LR=3e-4 FT_BATCH=128 PRESETS=base BATCH=128 LR=1e-3 BUDGET=8 MINUTES=8 WORKERS=7 DEADLINE=565" ;;
-    *) echo "GPU_PART must be A, B, C-stage or C" >&2; exit 2 ;;
+    # Part E: C-stage's call first, then the shipped model's fine-tune alone on everything else.
+    E) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed" "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed")
+       INIT=models/default CALL="FT_LR=3e-4 FT_BATCH=128 BUDGET=7.5 WORKERS=14 DEADLINE=570" ;;
+    *) echo "GPU_PART must be A, B, C-stage, C or E" >&2; exit 2 ;;
   esac
   rm -rf "$DIR" && mkdir -p "$DIR/train"
   for p in "${PARTS[@]}"; do
@@ -43,6 +47,13 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
     CALL="INIT_FROM=$DIR/init $CALL"
   fi
   du -sb "$DIR"
+  # A call sends the repository's tracked files too, and all of it must fit in 64 MiB.
+  local tree
+  tree=$( (git ls-files -z | xargs -0 stat -c %s; du -sb "$DIR" .whl 2>/dev/null | cut -f1) | awk '{s += $1} END {print s}')
+  if [ "$tree" -gt $((64 << 20)) ]; then
+    echo "note: $DIR, .whl and the tracked files come to $((tree >> 20)) MiB, over a call's 64 MiB: move" \
+      "models/default aside during the calls (the device needs only $DIR's copy; git checkout models/default restores it)" >&2
+  fi
   echo "device call (carry $DIR, .whl): $CALL VAL_SIZE=500 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
 }
 if [ -n "${GPU_PART:-}" ]; then gpu_part; exit 0; fi
@@ -133,6 +144,15 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #      C, again: carry gpu_data and .whl        PRESETS=base MINUTES=1.5 WORKERS=14 DEADLINE=190
 #               (resumes /tmp/runs/base to the schedule's end)      -> base val 83.99, fine-tune 80.95
 #    (base's best/ shipped: `SHIP=1 SRC=$WORK/runs/gpu_C2/base/best RUN=$WORK/runs/gpu_C2/base`.)
+#    Part E (2026-11-26, third H200 session): the shipped default (part D) fine-tuned alone, fresh Adam,
+#    on all 158,635 images; models/default moved aside during the calls to fit the 64 MiB (the note
+#    printed by gpu_part), the staged data rebuilt first (its packed format had changed):
+#      C-stage: carry gpu_stage                 as in part C
+#      E:       carry gpu_data and .whl         fine-tune, batch 128, peak lr 3e-4, 7.5-minute schedule;
+#               stopped by the call's deadline at 7.0 of the 7.5 minutes
+#      E, again: carry gpu_data and .whl        DEADLINE=150 (resumes /tmp/runs/finetune to the end)
+#                                               -> val 84.10 -> 86.55 (best epoch 11 of 13.5)
+#    (best/ shipped: `SHIP=1 RUN=$WORK/runs/gpu_E/finetune SRC=$WORK/runs/gpu_E/finetune/best`.)
 #    (`GPU_PART=... bash models/recipe.sh` runs `gpu_part`, defined at the top.)
 # 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
 #    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it); FT_BUDGET
@@ -169,7 +189,7 @@ fi
 [ "${SHIP:-0}" = 1 ] || exit 0
 DEST=${DEST:-models/default}
 mkdir -p "$DEST" models/training
-SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 09:10: $WORK/runs/v18/best (step 4c, part D)
+SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 10:05: $WORK/runs/gpu_E/finetune/best (step 4b, part E)
 cp "$SRC/model.safetensors" "$SRC/config.json" "$SRC/vocab.json" "$DEST/"
 img2tex export "$DEST"
 cp "$RUN/log.jsonl" "$RUN/config.json" models/training/
