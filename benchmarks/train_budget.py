@@ -3,6 +3,12 @@ decoder configurations side by side on the same rendered data and machine.
 
     python benchmarks/train_budget.py --work ../work --minutes 15,30,45,60 --decoders feeding,parallel
 
+Other training options go after --train-args as one string, and --tag names such a variant's run
+folder (budget/<decoder>-<tag>) and its rows, e.g.
+
+    python benchmarks/train_budget.py --work ../work --minutes 15,30,45,60 --decoders parallel \
+        --train-args "--label-smoothing 0.1" --tag ls01 --out-name train_budget_60_ls01
+
 Needs the default model's training data in WORK, as `models/recipe.sh` steps 1-2 make it
 (train_a/packed, train_b/packed, val/packed, vocab.json). Each configuration trains with
 `img2tex train --time-budget <last mark>` (the cosine schedule runs over the whole budget), stopped
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -42,7 +49,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--val-images", type=int, default=500)
     ap.add_argument("--out-name", default="train_budget")
+    ap.add_argument("--train-args", default="", help="more `img2tex train` options for a new run, as one string")
+    ap.add_argument("--tag", default="", help="names the variant: run folder budget/<decoder>-<tag>, its rows")
     args = ap.parse_args()
+    extra = shlex.split(args.train_args)
     w = args.work
     need = [w / "train_a" / "packed", w / "train_b" / "packed", w / "val" / "packed", w / "vocab.json"]
     for p in need:
@@ -54,11 +64,13 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "batch_size": args.batch_size,
         "val_images": args.val_images,
+        "train_args": args.train_args,
         "runs": {},
     }
     out_json = RESULTS / f"{args.out_name}.json"
     for decoder in args.decoders.split(","):
-        run = w / "budget" / decoder
+        name = f"{decoder}-{args.tag}" if args.tag else decoder
+        run = w / "budget" / name
         base = [
             "img2tex",
             "train",
@@ -95,6 +107,7 @@ def main() -> None:
                     str(marks[-1]),
                     "--max-minutes",
                     str(mark),
+                    *extra,
                 ]
             else:
                 cmd = [*base, "--resume", "--max-minutes", str(mark - done)]
@@ -127,9 +140,9 @@ def main() -> None:
                 "val_edit_accuracy": round(report["edit_accuracy"], 4),
                 "val_exact": round(report["exact_match"], 4),
             }
-            print(json.dumps({"decoder": decoder, **point}), flush=True)
+            print(json.dumps({"decoder": name, **point}), flush=True)
             points.append(point)
-            result["runs"][decoder] = {"points": points, "parameters": summary.get("parameters")}
+            result["runs"][name] = {"points": points, "parameters": summary.get("parameters")}
             RESULTS.mkdir(exist_ok=True)
             out_json.write_text(json.dumps(result, indent=2) + "\n")
     lines = [
@@ -141,7 +154,8 @@ def main() -> None:
         "",
         f"cpu preset, batch {args.batch_size}, bf16 autocast, channels-last encoder, the default model's training "
         f"renders (models/recipe.sh steps 1-2); the learning-rate schedule runs over {marks[-1]:g} minutes of "
-        f"training; greedy validation BLEU-4 on the first {args.val_images} held-out validation formulas.",
+        f"training; greedy validation BLEU-4 on the first {args.val_images} held-out validation formulas"
+        + (f"; also `{args.train_args}`." if args.train_args else "."),
         "",
         "| decoder | parameters | " + " | ".join(f"{m:g} min" for m in marks) + " |",
         "|---|---|" + "---|" * len(marks),

@@ -457,6 +457,13 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    label_smoothing: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Spread this share of each target token's probability over the other tokens, so the model "
+            f"is less sure of itself (0 = off) [default: {TrainConfig.label_smoothing}]."
+        ),
+    ] = None,
     init_from: Annotated[
         Optional[Path],
         typer.Option(
@@ -534,6 +541,7 @@ def train(
         seed=seed,
         bf16=bf16,
         scale_jitter=scale_jitter,
+        label_smoothing=label_smoothing,
         num_workers=workers,
         export=export,
     )

@@ -61,6 +61,8 @@ class TrainConfig:
             raise ModelError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.scale_jitter is None:  # runs saved before 0.2 wrote None for "off"
             self.scale_jitter = 0.0
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ModelError(f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -115,12 +115,19 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
             "1",
             "--val-size",
             "4",
+            "--label-smoothing",
+            "0.1",
         ],
         capsys,
         monkeypatch,
     )
     assert code == 0, err
     assert (run_dir / "last" / "model.safetensors").is_file()
+    assert json.loads((run_dir / "config.json").read_text())["train"]["label_smoothing"] == 0.1
+    code, out, err = run(
+        ["train", str(data / "packed"), "-o", str(tmp_path / "run2"), "--label-smoothing", "1"], capsys, monkeypatch
+    )
+    assert code != 0 and out == "" and "label smoothing" in err and len(err.strip().splitlines()) == 1
     model = run_dir / "last"
 
     code, out, err = run(

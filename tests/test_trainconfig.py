@@ -13,6 +13,12 @@ def test_bad_bf16_is_a_model_error() -> None:
         TrainConfig(bf16="yes")
 
 
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_label_smoothing_outside_0_to_1_is_a_model_error(value: float) -> None:
+    with pytest.raises(ModelError, match="label smoothing"):
+        TrainConfig(label_smoothing=value)
+
+
 def test_from_dict_ignores_unknown_keys() -> None:
     cfg = TrainConfig.from_dict({"batch_size": 8, "lr": 0.5, "from_a_newer_version": True})
     assert cfg == TrainConfig(batch_size=8, lr=0.5)
