@@ -61,7 +61,7 @@ def main() -> None:
     marks = [float(m) for m in args.minutes.split(",")]
     result: dict = {
         "machine": describe(),
-        "command": " ".join(sys.argv),
+        "command": shlex.join(sys.argv),
         "batch_size": args.batch_size,
         "val_images": args.val_images,
         "train_args": args.train_args,
