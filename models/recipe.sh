@@ -16,8 +16,10 @@ RUN=${RUN:-$WORK/runs/v16}
 mkdir -p "$WORK"
 
 gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs before step 1
-  local DIR PARTS INIT CALL p d
+  local DIR PARTS INIT CALL p d bytes
   DIR=gpu_data
+  # What parts C and E carry beside mix2: KaTeX and the fonts that C-stage does not take.
+  local REST=("$WORK/mix3/katex/packed" "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed")
   case $GPU_PART in
     A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best
        CALL="BATCH=128 LR=4e-4 BUDGET=4.5 WORKERS=14 DEADLINE=530" ;;
@@ -28,12 +30,11 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
     # model's fine-tune and `base` from scratch side by side.
     C-stage) PARTS=("$WORK"/mix/*/packed "$WORK/mix4/cmbright/packed") DIR=gpu_stage INIT=
              CALL="STAGE_ONLY=1 STAGE_FROM=gpu_stage" ;;
-    C) PARTS=($(ls -d "$WORK"/mix2/*/packed | grep -v -e /print/ -e /txfonts/) "$WORK/mix3/katex/packed"
-              "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed") INIT=models/default
+    C) PARTS=($(ls -d "$WORK"/mix2/*/packed | grep -v -e /print/ -e /txfonts/) "${REST[@]}") INIT=models/default
        CALL="FT_LR=3e-4 FT_BATCH=128 PRESETS=base BATCH=128 LR=1e-3 BUDGET=8 MINUTES=8 WORKERS=7 DEADLINE=565" ;;
     # Part E: C-stage's call first, then the shipped model's fine-tune alone on everything else.
-    E) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed" "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed")
-       INIT=models/default CALL="FT_LR=3e-4 FT_BATCH=128 BUDGET=7.5 WORKERS=14 DEADLINE=570" ;;
+    E) PARTS=("$WORK"/mix2/*/packed "${REST[@]}") INIT=models/default
+       CALL="FT_LR=3e-4 FT_BATCH=128 BUDGET=7.5 WORKERS=14 DEADLINE=570" ;;
     *) echo "GPU_PART must be A, B, C-stage, C or E" >&2; exit 2 ;;
   esac
   rm -rf "$DIR" && mkdir -p "$DIR/train"
@@ -46,12 +47,12 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
     cp "$INIT"/{model.safetensors,config.json,vocab.json} "$DIR/init/" && cp "$INIT/vocab.json" "$DIR/"
     CALL="INIT_FROM=$DIR/init $CALL"
   fi
-  du -sb "$DIR"
+  bytes=$(du -sb "$DIR" | cut -f1)
+  echo "$bytes	$DIR"
   # A call sends the repository's tracked files too, and all of it must fit in 64 MiB.
-  local tree
-  tree=$( (git ls-files -z | xargs -0 stat -c %s; du -sb "$DIR" .whl 2>/dev/null | cut -f1) | awk '{s += $1} END {print s}')
-  if [ "$tree" -gt $((64 << 20)) ]; then
-    echo "note: $DIR, .whl and the tracked files come to $((tree >> 20)) MiB, over a call's 64 MiB: move" \
+  bytes=$( (echo "$bytes"; git ls-files -z | xargs -0 stat -c %s; du -sb .whl 2>/dev/null | cut -f1) | awk '{s += $1} END {print s}')
+  if [ "$bytes" -gt $((64 << 20)) ]; then
+    echo "note: $DIR, .whl and the tracked files come to $((bytes >> 20)) MiB, over a call's 64 MiB: move" \
       "models/default aside during the calls (the device needs only $DIR's copy; git checkout models/default restores it)" >&2
   fi
   echo "device call (carry $DIR, .whl): $CALL VAL_SIZE=500 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
