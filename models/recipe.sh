@@ -53,7 +53,8 @@ gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs befo
   bytes=$( (echo "$bytes"; git ls-files -z | xargs -0 stat -c %s; du -sb .whl 2>/dev/null | cut -f1) | awk '{s += $1} END {print s}')
   if [ "$bytes" -gt $((64 << 20)) ]; then
     echo "note: $DIR, .whl and the tracked files come to $((bytes >> 20)) MiB, over a call's 64 MiB: move" \
-      "models/default aside during the calls (the device needs only $DIR's copy; git checkout models/default restores it)" >&2
+      "models/default aside during the calls (no call reads it: a fine-tune starts from gpu_data/init;" \
+      "git checkout models/default restores it)" >&2
   fi
   echo "device call (carry $DIR, .whl): $CALL VAL_SIZE=500 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
 }

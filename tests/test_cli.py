@@ -127,7 +127,7 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     code, out, err = run(
         ["train", str(data / "packed"), "-o", str(tmp_path / "run2"), "--label-smoothing", "1"], capsys, monkeypatch
     )
-    assert code != 0 and out == "" and "label smoothing" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and out == "" and "label smoothing" in err and len(err.strip().splitlines()) == 1
     model = run_dir / "last"
 
     code, out, err = run(
