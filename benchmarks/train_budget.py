@@ -30,6 +30,8 @@ from pathlib import Path
 
 from machine import describe  # benchmarks/ is the script's folder
 
+from img2tex.trainconfig import TrainConfig
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -46,7 +48,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--minutes", default="15,30,45,60", help="marks, in minutes of training")
     ap.add_argument("--decoders", default="feeding,parallel")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--val-images", type=int, default=500)
     ap.add_argument("--out-name", default="train_budget")
     ap.add_argument("--train-args", default="", help="more `img2tex train` options for a new run, as one string")

@@ -37,12 +37,12 @@ import lzma
 import mmap
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from img2tex.data.folders import DatasetWarning, read_processed
+from img2tex.data.folders import DatasetWarning, Example, read_processed
 from img2tex.errors import DatasetError, ImageError, Img2TexError
 from img2tex.fileio import atomic_write_bytes, atomic_write_text
 from img2tex.images import load_image, normalize_contrast
@@ -131,14 +131,16 @@ def write_packed(
 
     Images are 2-D uint8 (255 background, 0 ink); with levels < 256 their levels are stretched
     (`stretch_for_levels`) and quantized first.
-    Names and formulas must not hold line breaks. The metadata file is written last, so a folder
-    interrupted mid-write is never mistaken for a complete packed dataset.
+    Names and formulas must not hold line breaks. The files are written into OUT/.partial and
+    moved in only once all of them are complete, the metadata file last: a write interrupted while
+    encoding (the long part: minutes for 20k images) leaves a folder's previous pack whole, and a
+    folder caught between the moves has no metadata, so it is never mistaken for a complete pack.
     """
     if not 2 <= levels <= 256:
         raise DatasetError(f"levels must be in 2..256, got {levels}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / META).unlink(missing_ok=True)
+    stage = out / ".partial"
+    stage.mkdir(parents=True, exist_ok=True)
     blobs = bytearray()
     index: list[tuple[int, int, int]] = []
     names: list[str] = []
@@ -159,12 +161,16 @@ def write_packed(
         formulas.append(formula)
     buf = io.BytesIO()
     np.save(buf, np.array(index, dtype=np.uint32).reshape(-1, 3), allow_pickle=False)
-    atomic_write_bytes(out / INDEX, lzma.compress(buf.getvalue(), preset=_XZ_PRESET))
-    atomic_write_bytes(out / IMAGES, bytes(blobs))
+    atomic_write_bytes(stage / INDEX, lzma.compress(buf.getvalue(), preset=_XZ_PRESET))
+    atomic_write_bytes(stage / IMAGES, bytes(blobs))
     for fname, lines in ((NAMES, names), (FORMULAS, formulas)):
         atomic_write_bytes(
-            out / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET)
+            stage / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET)
         )
+    (out / META).unlink(missing_ok=True)
+    for fname in (INDEX, IMAGES, NAMES, FORMULAS):
+        os.replace(stage / fname, out / fname)
+    stage.rmdir()
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -295,6 +301,8 @@ def pack_processed(
     content is a zero-width `\\lefteqn`) is left out with a DatasetWarning rather than
     failing the whole pack: one such render in 6,000 did (kpfonts, Ghostscript)."""
     examples = read_processed(src, split)
+    if _pack_is_current(Path(out_dir), examples, levels):
+        return len(examples)
     skipped: list[str] = []
 
     def items() -> Iterable[tuple[str, np.ndarray, str]]:
@@ -320,3 +328,26 @@ def pack_processed(
             stacklevel=2,
         )
     return n
+
+
+def _pack_is_current(out: Path, examples: Sequence[Example], levels: int) -> bool:
+    """Whether `out` already packs exactly these examples: the same names and formulas in order,
+    the same levels, and no image changed since it was written. A rerun of `img2tex render
+    --packed` that rendered nothing new then skips re-encoding (about a minute per 20k images)."""
+    try:
+        meta = json.loads((out / META).read_text(encoding="utf-8"))
+        if (meta.get("format"), meta.get("version"), meta.get("codec"), meta.get("levels")) != (
+            FORMAT,
+            VERSION,
+            CODEC,
+            levels,
+        ):
+            return False
+        if _read_lines(out / NAMES) != [ex.name for ex in examples]:
+            return False
+        if _read_lines(out / FORMULAS) != [ex.formula for ex in examples]:
+            return False
+        written = (out / META).stat().st_mtime_ns
+        return all(ex.image_path is not None and ex.image_path.stat().st_mtime_ns <= written for ex in examples)
+    except (OSError, ValueError, DatasetError, lzma.LZMAError):
+        return False

@@ -81,6 +81,47 @@ def test_pack_processed_folder(tmp_path: Path) -> None:
     assert np.array_equal(ds.image(1), imgs[2])
 
 
+def test_pack_processed_skips_an_unchanged_pack(tmp_path: Path) -> None:
+    """A rerun that rendered nothing new keeps the pack as it is; a new image or label re-packs."""
+    import os
+
+    src = tmp_path / "src"
+    (src / "images_processed").mkdir(parents=True)
+    for k, a in enumerate(_images(3)):
+        Image.fromarray(quantize(a, 4), mode="L").save(src / "images_processed" / f"i{k}.png")
+    (src / "formulas.norm.lst").write_text("a\nb\nc\n")
+    (src / "train_filter.lst").write_text("i0.png 0\ni2.png 2\n")
+    out = tmp_path / "p"
+    pack_processed(src, out, split="train")
+    os.utime(out / "packed.json", ns=(1, 4 * 10**18))  # in the future: only a re-pack rewrites it
+    os.utime(out / "images.bin", ns=(1, 1))
+    assert pack_processed(src, out, split="train") == 2
+    assert (out / "images.bin").stat().st_mtime_ns == 1  # not rewritten
+    (src / "formulas.norm.lst").write_text("a\nb\nd\n")
+    pack_processed(src, out, split="train")
+    assert PackedSplit(out).formula(1) == "d" and (out / "images.bin").stat().st_mtime_ns > 1
+    os.utime(out / "packed.json", ns=(1, 1))  # now every image is newer than the pack
+    os.utime(out / "images.bin", ns=(1, 1))
+    pack_processed(src, out, split="train")
+    assert (out / "images.bin").stat().st_mtime_ns > 1
+
+
+def test_interrupted_repack_keeps_the_previous_pack(tmp_path: Path) -> None:
+    write_packed(tmp_path, [(f"n{k}", a, "x") for k, a in enumerate(_images())])
+
+    def items():  # fails after two images, as a killed or crashed render would
+        for k, a in enumerate(_images(2)):
+            yield f"m{k}", a, "y"
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_packed(tmp_path, items())
+    ds = PackedSplit(tmp_path)
+    assert len(ds) == 5 and ds.name(0) == "n0"
+    write_packed(tmp_path, [("z", _images(1)[0], "z")])  # the next write completes over the leftovers
+    assert len(PackedSplit(tmp_path)) == 1 and not (tmp_path / ".partial").exists()
+
+
 def test_bad_items_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError):
         write_packed(tmp_path, [("a", np.zeros((2, 2, 3), np.uint8), "x")])
