@@ -163,6 +163,8 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    Part D (2026-11-26, no GPU lent): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18
 #    FT_BUDGET=45 bash models/recipe.sh`, 45 minutes, 0.84 of an epoch -> val 83.99 -> 84.10
 #    (shipped: `SHIP=1 RUN=$WORK/runs/v18 SRC=$WORK/runs/v18/best bash models/recipe.sh`).
+#    Part F (2026-11-26, no GPU lent): part E, `FINETUNE=1 FT=$WORK/runs/v19 FT_BUDGET=45`, batch 16,
+#    0.91 of an epoch -> val 86.55 -> 86.49, worse in all 11 robustness conditions: not shipped.
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
