@@ -36,6 +36,7 @@ import json
 import lzma
 import mmap
 import os
+import shutil
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -170,7 +171,6 @@ def write_packed(
     (out / META).unlink(missing_ok=True)
     for fname in (INDEX, IMAGES, NAMES, FORMULAS):
         os.replace(stage / fname, out / fname)
-    stage.rmdir()
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -180,6 +180,9 @@ def write_packed(
         "bytes": len(blobs),
     }
     atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n")
+    # After the metadata: what a killed earlier write left in the stage (a temporary file) must
+    # not stop this one from completing.
+    shutil.rmtree(stage, ignore_errors=True)
     for old in _V2_FILES:
         (out / old).unlink(missing_ok=True)
     return len(names)
@@ -331,23 +334,17 @@ def pack_processed(
 
 
 def _pack_is_current(out: Path, examples: Sequence[Example], levels: int) -> bool:
-    """Whether `out` already packs exactly these examples: the same names and formulas in order,
-    the same levels, and no image changed since it was written. A rerun of `img2tex render
-    --packed` that rendered nothing new then skips re-encoding (about a minute per 20k images)."""
+    """Whether `out` already packs exactly these examples: a pack that opens (`PackedSplit`'s
+    checks), with the same levels, names and formulas in order, and no image changed since it was
+    written. A rerun of `img2tex render --packed` that rendered nothing new then skips re-encoding
+    (about a minute per 20k images)."""
     try:
-        meta = json.loads((out / META).read_text(encoding="utf-8"))
-        if (meta.get("format"), meta.get("version"), meta.get("codec"), meta.get("levels")) != (
-            FORMAT,
-            VERSION,
-            CODEC,
-            levels,
-        ):
+        pack = PackedSplit(out)
+        if pack.levels != levels or pack._names != [ex.name for ex in examples]:
             return False
-        if _read_lines(out / NAMES) != [ex.name for ex in examples]:
-            return False
-        if _read_lines(out / FORMULAS) != [ex.formula for ex in examples]:
+        if pack._formulas != [ex.formula for ex in examples]:
             return False
         written = (out / META).stat().st_mtime_ns
         return all(ex.image_path is not None and ex.image_path.stat().st_mtime_ns <= written for ex in examples)
-    except (OSError, ValueError, DatasetError, lzma.LZMAError):
+    except (OSError, DatasetError):
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lzma
+import os
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,6 @@ def test_pack_processed_folder(tmp_path: Path) -> None:
 
 def test_pack_processed_skips_an_unchanged_pack(tmp_path: Path) -> None:
     """A rerun that rendered nothing new keeps the pack as it is; a new image or label re-packs."""
-    import os
-
     src = tmp_path / "src"
     (src / "images_processed").mkdir(parents=True)
     for k, a in enumerate(_images(3)):
@@ -118,6 +117,7 @@ def test_interrupted_repack_keeps_the_previous_pack(tmp_path: Path) -> None:
         write_packed(tmp_path, items())
     ds = PackedSplit(tmp_path)
     assert len(ds) == 5 and ds.name(0) == "n0"
+    (tmp_path / ".partial" / ".images.bin.killed.tmp").write_bytes(b"")  # what a SIGKILL leaves
     write_packed(tmp_path, [("z", _images(1)[0], "z")])  # the next write completes over the leftovers
     assert len(PackedSplit(tmp_path)) == 1 and not (tmp_path / ".partial").exists()
 
