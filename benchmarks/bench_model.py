@@ -96,7 +96,7 @@ def main() -> None:
         "--decoders",
         default="feeding,parallel",
         help="variants to compare: a decoder kind, optionally with +fp32 (no bf16), +bNN (batch NN), "
-        "+compile (torch.compile), e.g. parallel,parallel+b48,parallel+compile",
+        "+compile (torch.compile), +aNN (attention width NN), e.g. parallel,parallel+b48,parallel+a32",
     )
     ap.add_argument("--bf16", choices=["on", "off"], default="on", help="bf16 autocast in training steps")
     ap.add_argument("--batch", type=int, default=24)
@@ -120,6 +120,7 @@ def main() -> None:
         torch.manual_seed(0)
         cfg = PRESETS[args.preset](VOCAB)
         cfg.cell, cfg.decoder = cell, decoder
+        cfg.attn_dim = next((int(m[1:]) for m in mods if m.startswith("a")), cfg.attn_dim)
         key = (cell, variant)
         trainers[key], sizes[key] = Trainer(Img2TexModel(cfg), bf16, "compile" in mods), batch
         results[key] = {
@@ -177,7 +178,8 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/bench_model.py {' '.join(sys.argv[1:])}`",
         "",
-        f"Training: batch {args.batch} unless the variant says (+bNN), bf16 autocast {args.bf16} unless +fp32, "
+        f"Training: batch {args.batch} unless the variant says (+bNN), the preset's attention width unless "
+        f"+aNN, bf16 autocast {args.bf16} unless +fp32, "
         "channels-last encoder, target lengths drawn "
         f"from im2latex (mean {mean_tokens:.0f} tokens with EOS), 48 px high images; median of {args.rounds} "
         f"rounds of {args.steps} steps, configurations in turn. Decoding: batches of 32, {args.decode_len} "

@@ -158,17 +158,22 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    (`GPU_PART=... bash models/recipe.sh` runs `gpu_part`, defined at the top.)
 # 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
 #    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it); FT_BUDGET
-#    sets the cosine schedule's minutes (default 55), FT_BATCH the batch (default 16: on 2 cores more,
-#    smaller steps learn more per hour, benchmarks/results/train_budget.md; parts before F used 32).
+#    sets the cosine schedule's minutes (default 55), FT_LR the peak lr (default 1e-4), FT_BATCH the
+#    batch (default 16: on 2 cores more, smaller steps learn more per hour,
+#    benchmarks/results/train_budget.md; parts before F used 32).
 #    Part D (2026-11-26, no GPU lent): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18
 #    FT_BUDGET=45 bash models/recipe.sh`, 45 minutes, 0.84 of an epoch -> val 83.99 -> 84.10
 #    (shipped: `SHIP=1 RUN=$WORK/runs/v18 SRC=$WORK/runs/v18/best bash models/recipe.sh`).
 #    Part F (2026-11-26, no GPU lent): part E, `FINETUNE=1 FT=$WORK/runs/v19 FT_BUDGET=45`, batch 16,
 #    0.91 of an epoch -> val 86.55 -> 86.49, worse in all 11 robustness conditions: not shipped.
+#    Part G (2026-11-26, no GPU lent; ../work rebuilt by steps 1-2 first): part E again at a third of
+#    the lr, `FINETUNE=1 FT=$WORK/runs/v20 FT_BUDGET=45 FT_LR=3e-5`, 7,404 steps, 0.75 of an epoch
+#    -> val 86.55 -> 86.55 (-0.003), worse in 9 of 11 robustness conditions: not shipped. Two parts in
+#    a row under +0.5: issue 16's stopping rule ends the CPU parts here.
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
-  [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size "${FT_BATCH:-16}" --lr 1e-4 --time-budget "${FT_BUDGET:-55}"
+  [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size "${FT_BATCH:-16}" --lr "${FT_LR:-1e-4}" --time-budget "${FT_BUDGET:-55}"
                              --epochs 100 --scale-jitter 0.6 --val-size 500 --bf16 on)
   img2tex train $(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed "$WORK"/mix3/*/packed "$WORK"/mix4/*/packed) \
     --val "$WORK/val/packed" -o "$FT" "${ARGS[@]}" "$@"
