@@ -20,7 +20,7 @@ from img2tex import __version__
 from img2tex.architecture import DEFAULT_PRESET
 from img2tex.corpus import CorpusConfig
 from img2tex.decoding.hypotheses import DecodeConfig
-from img2tex.errors import Img2TexError
+from img2tex.errors import Img2TexError, ModelError
 from img2tex.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 from img2tex.progress import progress_bar, stderr_console
 from img2tex.render import FONTS, RASTERIZERS, RenderConfig
@@ -403,6 +403,14 @@ def train(
             "(two LSTM layers trained with fused calls over the whole formula) [default: the preset's]."
         ),
     ] = None,
+    attn_dim: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Width of the additive attention's hidden layer [default: the preset's]. Its tanh over "
+            "(steps x grid cells x width) is the largest part of a CPU step: 32 trains ~1.4x faster than 64 "
+            "(benchmarks/results/bench_model_attn.md)."
+        ),
+    ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
     ] = None,
@@ -524,8 +532,9 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    if resume and (preset is not None or vocab_path is not None or decoder is not None):
-        raise _fail("--preset, --decoder and --vocab belong to a new run; a resumed run keeps its own", 2)
+    new_run_only = (preset, vocab_path, decoder, attn_dim)
+    if resume and any(v is not None for v in new_run_only):
+        raise _fail("--preset, --decoder, --attn-dim and --vocab belong to a new run; a resumed run keeps its own", 2)
     if resume and init_from is not None:
         raise _fail("--init-from starts a new run; --resume continues one", 2)
     given = _given(
@@ -551,15 +560,24 @@ def train(
         summary = resume_training(train_split, val_data, out, changes=given)
     else:
         if init_from is not None:
-            if preset is not None or decoder is not None or vocab_path is not None:
-                raise _fail("--init-from takes the network and vocabulary from the model; drop --preset/--vocab", 2)
+            if any(v is not None for v in new_run_only):
+                raise _fail(
+                    "--init-from takes the network and vocabulary from the model; drop --preset/--decoder/"
+                    "--attn-dim/--vocab",
+                    2,
+                )
             summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
         else:
             voc = Vocab.load(vocab_path) if vocab_path is not None else None
             model_cfg = PRESETS[preset or DEFAULT_PRESET]()
             if decoder is not None:
                 model_cfg.decoder = decoder
-            model_cfg.validate()
+            if attn_dim is not None:
+                model_cfg.attn_dim = attn_dim
+            try:
+                model_cfg.validate()
+            except ModelError as e:
+                raise _fail(str(e), 2) from None
             summary = run_training(train_split, val_data, out, TrainConfig(**given), model_cfg, vocab=voc)
     from img2tex.distributed import Dist
 

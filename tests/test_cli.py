@@ -117,13 +117,24 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
             "4",
             "--label-smoothing",
             "0.1",
+            "--attn-dim",
+            "16",
         ],
         capsys,
         monkeypatch,
     )
     assert code == 0, err
     assert (run_dir / "last" / "model.safetensors").is_file()
-    assert json.loads((run_dir / "config.json").read_text())["train"]["label_smoothing"] == 0.1
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["train"]["label_smoothing"] == 0.1 and saved["model"]["attn_dim"] == 16
+    code, out, err = run(
+        ["train", str(data / "packed"), "-o", str(tmp_path / "r0"), "--attn-dim", "0"], capsys, monkeypatch
+    )
+    assert code == 2 and out == "" and "attn_dim" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(
+        ["train", str(data / "packed"), "-o", str(run_dir), "--resume", "--attn-dim", "8"], capsys, monkeypatch
+    )
+    assert code == 2 and "--attn-dim" in err
     code, out, err = run(
         ["train", str(data / "packed"), "-o", str(tmp_path / "run2"), "--label-smoothing", "1"], capsys, monkeypatch
     )
