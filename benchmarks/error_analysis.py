@@ -86,6 +86,7 @@ def cell(tokens: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("predictions", type=Path)
+    ap.add_argument("--out-name", default="error_analysis", help="results file names (.md and .json)")
     args = ap.parse_args()
     pairs = read_predictions(args.predictions)
     n = len(pairs)
@@ -121,11 +122,12 @@ def main() -> None:
         "top_extra": extra.most_common(12),
     }
     RESULTS.mkdir(exist_ok=True)
-    atomic_write_text(RESULTS / "error_analysis.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(RESULTS / f"{args.out_name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    named = "" if args.out_name == "error_analysis" else f" --out-name {args.out_name}"
     md = [
         f"# Error analysis of `{args.predictions.parent.name}/{args.predictions.name}` ({n} images)",
         "",
-        f"Machine: {result['machine']}. Produced by `python benchmarks/error_analysis.py {args.predictions}`.",
+        f"Machine: {result['machine']}. Produced by `python benchmarks/error_analysis.py {args.predictions}{named}`.",
         "",
         "| exact match | share |",
         "|---|---|",
@@ -150,7 +152,7 @@ def main() -> None:
     md += [f"| {cell(a)} | {c} |" for a, c in result["top_missed"]]
     md += ["", "| extra (predicted, not in the reference) | times |", "|---|---|"]
     md += [f"| {cell(a)} | {c} |" for a, c in result["top_extra"]]
-    atomic_write_text(RESULTS / "error_analysis.md", "\n".join(md) + "\n")
+    atomic_write_text(RESULTS / f"{args.out_name}.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

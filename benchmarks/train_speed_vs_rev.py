@@ -107,6 +107,11 @@ def main() -> None:
     new_commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "img2tex"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if dirty:
+        new_commit += " with uncommitted changes to img2tex/"
     windows: dict[str, dict[str, list[float]]] = {n: {"samples": [], "tokens": []} for n, _, _ in configs}
     try:
         for rnd in range(args.rounds):

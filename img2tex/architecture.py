@@ -79,8 +79,13 @@ class ModelConfig:
 
 
 def cpu_config(vocab_size: int = 0) -> ModelConfig:
-    """Default: trains at a few hundred samples/s on 2 CPU cores (see benchmarks/bench_model.py)."""
-    return ModelConfig(vocab_size=vocab_size)
+    """Default: trains at a few hundred samples/s on 2 CPU cores (see benchmarks/bench_model.py).
+
+    Its attention is 32 wide, not the dataclass's 64: the additive attention's tanh over (steps x
+    grid cells x width) is the largest part of a CPU step, and at 32 a step runs ~1.4x faster for
+    the same validation BLEU-4 or better over a 60-minute CPU budget
+    (benchmarks/results/train_budget.md, bench_model_attn.md)."""
+    return ModelConfig(vocab_size=vocab_size, attn_dim=32)
 
 
 def paper_config(vocab_size: int = 0) -> ModelConfig:
