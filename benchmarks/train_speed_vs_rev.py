@@ -48,32 +48,33 @@ def export_rev(rev: str, dest: Path) -> Path:
     return dest
 
 
-def train_run(src: Path, data: Path, vocab: Path, run: Path, steps: int, options: list[str]) -> list[dict]:
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def train_command(src: Path) -> list[str]:
+    """`img2tex train` of the img2tex under SRC, with --no-export where that revision has it."""
+    cmd = [sys.executable, "-m", "img2tex.cli", "train"]
+    helptext = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env=_env(src), cwd=src).stdout
+    return cmd + (["--no-export"] if "--no-export" in helptext else [])
+
+
+def _env(src: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(src))
+
+
+def train_run(
+    src: Path, train: list[str], data: Path, vocab: Path, run: Path, steps: int, opts: list[str]
+) -> list[dict]:
     """One training run of the img2tex under SRC; its log's training windows."""
     shutil.rmtree(run, ignore_errors=True)
-    env = dict(os.environ, PYTHONPATH=str(src))
-    cmd = [sys.executable, "-m", "img2tex.cli", "train", str(data), "-o", str(run), "--vocab", str(vocab)]
-    cmd += ["--max-steps", str(steps), "--epochs", "100", *options]
-    if "--no-export" not in options and "--export" in _help(src, env):
-        cmd.append("--no-export")
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)  # `-m` puts the cwd first
+    cmd = [*train, str(data), "-o", str(run), "--vocab", str(vocab), "--max-steps", str(steps), "--epochs", "100"]
+    cmd += opts
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(src), cwd=src)  # `-m` puts the cwd first
     if r.returncode != 0:
         raise SystemExit(f"error: {shlex.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-600:]}")
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     return [row for row in rows if row.get("kind") == "train" and "samples_per_s" in row]
-
-
-_HELP: dict[str, str] = {}
-
-
-def _help(src: Path, env: dict[str, str]) -> str:
-    """`img2tex train --help` of SRC (to pass options only where that revision has them)."""
-    if str(src) not in _HELP:
-        r = subprocess.run(
-            [sys.executable, "-m", "img2tex.cli", "train", "--help"], capture_output=True, text=True, env=env, cwd=src
-        )
-        _HELP[str(src)] = r.stdout
-    return _HELP[str(src)]
 
 
 def main() -> None:
@@ -101,22 +102,17 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="img2tex-rev-"))
     srcs = {"old": export_rev(args.old_rev, tmp), "new": ROOT}
-    old_commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.old_rev], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    new_commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "img2tex"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    if dirty:
+    old_commit, new_commit = git("rev-parse", "--short", args.old_rev), git("rev-parse", "--short", "HEAD")
+    if git("status", "--porcelain", "img2tex"):
         new_commit += " with uncommitted changes to img2tex/"
+    trains = {which: train_command(src) for which, src in srcs.items()}
     windows: dict[str, dict[str, list[float]]] = {n: {"samples": [], "tokens": []} for n, _, _ in configs}
     try:
         for rnd in range(args.rounds):
             for name, which, opts in configs:
-                rows = train_run(srcs[which], data, vocab, work / "speed_vs_rev" / name, args.steps, opts)
+                rows = train_run(
+                    srcs[which], trains[which], data, vocab, work / "speed_vs_rev" / name, args.steps, opts
+                )
                 kept = rows[1:]  # the first window holds start-up and warm-up
                 windows[name]["samples"] += [r["samples_per_s"] for r in kept]
                 windows[name]["tokens"] += [r["tokens_per_s"] for r in kept]
