@@ -135,7 +135,10 @@ def _build(
     model = Img2TexModel(model_cfg).to(device, memory_format=torch.channels_last)  # see model.Encoder
     if d.active:
         torch.manual_seed(cfg.seed + d.rank)  # but each process its own dropout masks
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # foreach: each op of the update runs once over all parameters, not once per tensor (clip +
+    # Adam 7.3 -> 4.7 ms at the cpu preset on 2 cores). Not fused=True (2.3 ms): on the CPU its
+    # updates after a resume differ from an uninterrupted run's in the 4th digit, and resume is exact.
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     train_ds = SplitDataset(
         train_split,
         vocab,

@@ -104,3 +104,22 @@ def test_training_state_round_trip(tmp_path, tiny_model):
     for k, v in a["state"].items():
         for name, t in v.items():
             assert torch.equal(torch.as_tensor(t), torch.as_tensor(b["state"][k][name]))
+
+
+def test_training_state_keeps_the_running_optimizers_implementation(tmp_path, tiny_model):
+    """A checkpoint written by a per-tensor Adam (older runs) resumes into the foreach one the
+    trainer now builds: moments restored, and still foreach."""
+    m = tiny_model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    images, mask = torch.rand(2, 1, 32, 32), torch.ones(2, 32, 32, dtype=torch.bool)
+    m(images, mask, torch.tensor([[1, 4], [1, 5]])).sum().backward()
+    opt.step()
+    save_training_state(tmp_path, opt, {"step": 1})
+    batched = torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True)
+    load_training_state(tmp_path, batched, restore_rng=False)
+    assert batched.param_groups[0]["foreach"] is True
+    p = next(iter(m.parameters()))
+    assert torch.equal(batched.state[p]["exp_avg"], opt.state[p]["exp_avg"])
+    before = p.detach().clone()
+    batched.step()
+    assert not torch.equal(p, before)

@@ -3,7 +3,7 @@ import torch
 
 from img2tex.architecture import ModelConfig, cpu_config, paper_config
 from img2tex.errors import ModelError
-from img2tex.model import Img2TexModel, count_parameters, positional_encoding_2d
+from img2tex.model import Img2TexModel, additive_scores, count_parameters, positional_encoding_2d
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -118,6 +118,32 @@ def test_parallel_attention_chunks_give_the_same_result(monkeypatch):
         whole = m(images, mask, tgt)
         monkeypatch.setattr(model_module, "ATTN_CHUNK_ELEMENTS", 1)  # one time step per chunk
         torch.testing.assert_close(m(images, mask, tgt), whole)
+
+
+def test_additive_scores_match_autograd_in_value_and_gradient():
+    """The hand-written backward against autograd's own, in float64 (float64 stays float64 on the
+    CPU: only bf16/float16 inputs are moved to float32). gradcheck cannot be used: the backward
+    reuses its saved tensor in place, so it runs once per forward, as training needs."""
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 5, 3), torch.randn(2, 4, 3), torch.randn(3)]
+    keys, queries, v = (x.double().requires_grad_() for x in inputs)
+    upstream = torch.randn(2, 4, 5, dtype=torch.float64)
+    out = additive_scores(keys, queries, v)
+    ref = torch.tanh(keys[:, None] + queries[:, :, None]) @ v
+    torch.testing.assert_close(out, ref)
+    got = torch.autograd.grad(out, (keys, queries, v), upstream)
+    want = torch.autograd.grad(ref, (keys, queries, v), upstream)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_additive_scores_run_in_float32_on_the_cpu_under_bf16_autocast():
+    keys, queries, v = torch.randn(2, 5, 3), torch.randn(2, 4, 3, requires_grad=True), torch.randn(3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = additive_scores(keys.bfloat16(), queries.bfloat16(), v.bfloat16())
+    assert out.dtype == torch.float32
+    out.sum().backward()
+    assert queries.grad is not None and queries.grad.abs().sum() > 0
 
 
 def test_unknown_decoder_is_refused():
