@@ -172,7 +172,7 @@ def load_training_state(
         opt_state.setdefault(int(pid), {}).update(scalars)
     # JSON turned tuples (Adam's betas) into lists; give them back their type.
     # How the update is computed (fused, foreach) is the running optimizer's choice, not the saved
-    # one's: a checkpoint from before the fused Adam resumes fused.
+    # one's: a checkpoint from before the foreach Adam resumes foreach.
     impl = {k: optimizer.param_groups[0][k] for k in ("fused", "foreach") if k in optimizer.param_groups[0]}
     saved = meta["optimizer"]["param_groups"]
     groups = [{**{k: tuple(v) if k == "betas" else v for k, v in g.items()}, **impl} for g in saved]

@@ -54,9 +54,10 @@ class _AdditiveScores(torch.autograd.Function):
     and autograd's chain (add, tanh, a linear layer to one output, and their backwards) walks it
     about ten times. Here the forward is one add, an in-place tanh and a matrix-vector product;
     the backward reuses the saved tanh in place and pulls `v` out of the two sums (it is a
-    per-channel factor), so it walks the tensor five times. Measured on 2 CPU cores, a whole
-    training step at the `cpu` preset is ~20% faster (benchmarks/results/train_speed_vs_issue_day.md).
-    Not twice differentiable (training never needs it)."""
+    per-channel factor), so it walks the tensor five times. With the foreach Adam, training at the
+    `cpu` preset ran 1.11x faster end to end on 2 CPU cores (benchmarks/results/train_budget.md,
+    eleventh session). Not twice differentiable (training never needs it). Decoding and the ONNX
+    export keep `Img2TexModel._attend`'s plain ops, one step at a time."""
 
     @staticmethod
     def forward(ctx: Any, keys: Tensor, queries: Tensor, v: Tensor) -> Tensor:
