@@ -484,8 +484,7 @@ def train(
         Optional[int],
         typer.Option(
             help="Processes that load and preprocess images beside training (0 = in the training process; "
-            "1 trained 9% faster on 2 CPU cores; a GPU needs several to be kept busy) "
-            f"[default: {TrainConfig.num_workers}]."
+            f"a GPU needs several to be kept busy) [default: {TrainConfig.num_workers}]."
         ),
     ] = None,
     export: Annotated[
