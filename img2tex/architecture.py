@@ -78,6 +78,23 @@ class ModelConfig:
             raise ModelError("model config: enc_blocks must be (channels, convs, pool_h, pool_w) with all >= 1")
 
 
+def parse_enc_blocks(spec: str) -> list[tuple[int, int, int, int]]:
+    """Encoder blocks from a command line: comma-separated CHANNELS:CONVS:POOL_HxPOOL_W, e.g.
+    "16:1:2x2,32:1:2x2,64:1:2x4,128:1:1x1" (the cpu preset's, with a grid half as wide)."""
+    blocks = []
+    for part in spec.split(","):
+        try:
+            ch, convs, pool = part.strip().split(":")
+            ph, pw = pool.lower().split("x")
+            block = (int(ch), int(convs), int(ph), int(pw))
+        except ValueError:
+            raise ModelError(
+                f"encoder block {part.strip()!r}: expected CHANNELS:CONVS:POOL_HxPOOL_W, e.g. 64:1:2x2"
+            ) from None
+        blocks.append(block)
+    return blocks
+
+
 def cpu_config(vocab_size: int = 0) -> ModelConfig:
     """Default: trains at a few hundred samples/s on 2 CPU cores (see benchmarks/bench_model.py).
 

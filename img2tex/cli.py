@@ -411,6 +411,14 @@ def train(
             "(benchmarks/results/bench_model_attn.md)."
         ),
     ] = None,
+    enc_blocks: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Encoder blocks as CHANNELS:CONVS:POOL_HxPOOL_W, comma-separated, e.g. "
+            "'16:1:2x2,32:1:2x2,64:1:2x4,128:1:1x1' (the cpu preset's with a grid half as wide) "
+            "[default: the preset's]."
+        ),
+    ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
     ] = None,
@@ -433,6 +441,14 @@ def train(
         typer.Option(
             help="Train for this many minutes in all: the learning-rate schedule runs over training time "
             "instead of --epochs, and the run ends when the time is spent (validation not counted)."
+        ),
+    ] = None,
+    step_budget: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Train for this many steps in all: the learning-rate schedule runs over them instead of "
+            "--epochs, and the run ends there. Deterministic, unlike --time-budget: a GPU can replay the "
+            "steps a CPU makes in an hour."
         ),
     ] = None,
     val_size: Annotated[
@@ -521,7 +537,7 @@ def train(
       torchrun --nproc_per_node 4 -m img2tex.cli train data/train/packed --val data/val -o runs/big --preset paper
       (4 processes, e.g. 4 GPUs: each step sees 4 x --batch-size images)
     """
-    from img2tex.architecture import PRESETS
+    from img2tex.architecture import PRESETS, parse_enc_blocks
     from img2tex.data.layout import open_split, open_splits
     from img2tex.decoding.engine import require_torch
 
@@ -532,9 +548,13 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    new_run_only = (preset, vocab_path, decoder, attn_dim)
+    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks)
     if resume and any(v is not None for v in new_run_only):
-        raise _fail("--preset, --decoder, --attn-dim and --vocab belong to a new run; a resumed run keeps its own", 2)
+        raise _fail(
+            "--preset, --decoder, --attn-dim, --enc-blocks and --vocab belong to a new run; "
+            "a resumed run keeps its own",
+            2,
+        )
     if resume and init_from is not None:
         raise _fail("--init-from starts a new run; --resume continues one", 2)
     given = _given(
@@ -544,6 +564,7 @@ def train(
         max_steps=max_steps,
         max_minutes=max_minutes,
         time_budget=time_budget,
+        step_budget=step_budget,
         val_size=val_size,
         checkpoint_every=checkpoint_every,
         device=device,
@@ -563,7 +584,7 @@ def train(
             if any(v is not None for v in new_run_only):
                 raise _fail(
                     "--init-from takes the network and vocabulary from the model; drop --preset/--decoder/"
-                    "--attn-dim/--vocab",
+                    "--attn-dim/--enc-blocks/--vocab",
                     2,
                 )
             summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
@@ -575,6 +596,8 @@ def train(
             if attn_dim is not None:
                 model_cfg.attn_dim = attn_dim
             try:
+                if enc_blocks is not None:
+                    model_cfg.enc_blocks = parse_enc_blocks(enc_blocks)
                 model_cfg.validate()
             except ModelError as e:
                 raise _fail(str(e), 2) from None

@@ -116,6 +116,9 @@ class Run:
 
     @property
     def total_steps(self) -> int:
+        """Where the cosine schedule ends (a time budget ends it by time instead)."""
+        if self.cfg.step_budget is not None:
+            return self.cfg.step_budget
         return len(self.sampler) * self.cfg.epochs
 
 
@@ -366,6 +369,8 @@ def _stop_reason(run: Run, started_s: float) -> str | None:
     """Why training must stop before the next step: 'budget', 'max_steps', 'max_minutes' or None.
     Decided on rank 0's clock when several processes train (they must stop at the same step)."""
     cfg, p = run.cfg, run.progress
+    if cfg.step_budget is not None and p.step >= cfg.step_budget:
+        return "budget"
     if cfg.max_steps is not None and p.step >= cfg.max_steps:
         return "max_steps"
     if cfg.time_budget is None and cfg.max_minutes is None:
@@ -499,7 +504,7 @@ def end_epoch(run: Run) -> dict[str, Any]:
 
 
 def end_budget(run: Run) -> dict[str, Any]:
-    """The time budget is spent mid-epoch: validate, keep `best/`, log, checkpoint where it is."""
+    """The time or step budget is spent mid-epoch: validate, keep `best/`, log, checkpoint where it is."""
     p = run.progress
     entry: dict[str, Any] = {
         "kind": "budget",
@@ -556,7 +561,7 @@ class _StopOnSignal:
 
 
 def fit(run: Run, progress: bool = True) -> dict[str, Any]:
-    """Run epochs until `epochs` or the time budget; returns a summary whose status is 'done',
+    """Run epochs until `epochs` or the time or step budget; returns a summary whose status is 'done',
     'stopped' (at max_steps or max_minutes) or 'interrupted' (Ctrl-C or SIGTERM). Every way out
     leaves a checkpoint."""
     status = "done"

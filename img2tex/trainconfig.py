@@ -52,6 +52,12 @@ class TrainConfig:
     #: the time is spent. For comparing configurations at equal cost; resumes are not bit-exact
     #: (time is not deterministic).
     time_budget: float | None = None
+    #: Train for this many steps in all: the cosine schedule runs over them instead of `epochs`
+    #: (which then only caps the run), and the run ends there. Like time_budget it compares
+    #: configurations at a fixed cost, but it is deterministic: a run resumes exactly, and a fast
+    #: machine can stand in for a slow one (the steps a 2-core CPU makes in an hour, trained on a
+    #: GPU, follow the CPU run's schedule and data).
+    step_budget: int | None = None
     scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
     #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
@@ -67,6 +73,10 @@ class TrainConfig:
             self.scale_jitter = 0.0
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ModelError(f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
+        if self.step_budget is not None and self.time_budget is not None:
+            raise ModelError("choose a time budget or a step budget, not both")
+        if self.step_budget is not None and self.step_budget < 1:
+            raise ModelError(f"step budget must be at least 1, not {self.step_budget}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

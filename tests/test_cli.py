@@ -119,6 +119,8 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
             "0.1",
             "--attn-dim",
             "16",
+            "--enc-blocks",
+            "8:1:2x2,16:1:2x4",
         ],
         capsys,
         monkeypatch,
@@ -127,6 +129,11 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert (run_dir / "last" / "model.safetensors").is_file()
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["label_smoothing"] == 0.1 and saved["model"]["attn_dim"] == 16
+    assert saved["model"]["enc_blocks"] == [[8, 1, 2, 2], [16, 1, 2, 4]]
+    code, out, err = run(
+        ["train", str(data / "packed"), "-o", str(tmp_path / "r1"), "--enc-blocks", "8:1:2"], capsys, monkeypatch
+    )
+    assert code == 2 and out == "" and "CHANNELS:CONVS" in err and len(err.strip().splitlines()) == 1
     code, out, err = run(
         ["train", str(data / "packed"), "-o", str(tmp_path / "r0"), "--attn-dim", "0"], capsys, monkeypatch
     )

@@ -295,6 +295,30 @@ def test_time_budget_and_max_minutes(tmp_path, fake_split):
     assert s["status"] == "done" and s["train_seconds"] >= 3
 
 
+def test_step_budget_ends_the_run_and_resumes_exactly(tmp_path, fake_split):
+    """--step-budget ends the run after exactly that many steps, the cosine run down to its floor
+    over them (not over the epochs), with a last validation; stopped halfway by --max-steps and
+    resumed, the run takes the same steps with the same losses."""
+    src = fake_split(12)
+    common = dict(export=False, batch_size=4, epochs=1000, warmup_steps=1, log_every=1, val_size=4, device="cpu")
+    common.update(step_budget=14, min_lr=1e-5, checkpoint_every=1000)
+    s = train(src, src, tmp_path / "a", TrainConfig(**common), tiny_cfg(), progress=False)
+    assert s["status"] == "done" and s["step"] == 14
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["kind"] == "budget" and "val_bleu" in log[-1]
+    lrs = [e["lr"] for e in log if e["kind"] == "train"]
+    assert len(lrs) == 14 and lrs[-1] < 0.05 * max(lrs)
+
+    s = train(src, src, tmp_path / "b", TrainConfig(max_steps=6, **common), tiny_cfg(), progress=False)
+    assert s["status"] == "stopped" and s["step"] == 6
+    s = resume(src, src, tmp_path / "b", progress=False)
+    assert s["status"] == "done" and s["step"] == 14
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert sorted(b) == list(range(1, 15))
+    for step in range(7, 15):
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+
+
 def test_init_from_starts_where_the_model_left_off(tmp_path, fake_split):
     """A run started from a model folder continues from its weights (its first loss is the
     model's, far below a fresh network's) with the model's network and vocabulary."""

@@ -19,6 +19,13 @@ def test_label_smoothing_outside_0_to_1_is_a_model_error(value: float) -> None:
         TrainConfig(label_smoothing=value)
 
 
+def test_step_budget_is_positive_and_not_with_a_time_budget() -> None:
+    with pytest.raises(ModelError, match="not both"):
+        TrainConfig(step_budget=100, time_budget=1.0)
+    with pytest.raises(ModelError, match="at least 1"):
+        TrainConfig(step_budget=0)
+
+
 def test_from_dict_ignores_unknown_keys() -> None:
     cfg = TrainConfig.from_dict({"batch_size": 8, "lr": 0.5, "from_a_newer_version": True})
     assert cfg == TrainConfig(batch_size=8, lr=0.5)
