@@ -9,6 +9,14 @@ folder (budget/<decoder>-<tag>) and its rows, e.g.
     python benchmarks/train_budget.py --work ../work --minutes 15,30,45,60 --decoders parallel \
         --train-args "--label-smoothing 0.1" --tag ls01 --out-name train_budget_60_ls01
 
+With --steps instead of --minutes the marks are step counts: the run trains with --step-budget
+<last mark> (the schedule runs over those steps) and stops at each mark with --max-steps. That
+replays a CPU budget elsewhere: a CPU's steps per hour (from train_speed_vs_rev.py) trained on a
+GPU follow the same schedule, data order and batches, e.g.
+
+    python benchmarks/train_budget.py --work W --steps 4531,9063,13594,18126 --decoders parallel \
+        --train-args "--device cuda --workers 3" --tag gpu --out-name train_budget_steps_gpu
+
 Needs the default model's training data in WORK, as `models/recipe.sh` steps 1-2 make it
 (train_a/packed, train_b/packed, val/packed, vocab.json). Each configuration trains with
 `img2tex train --time-budget <last mark>` (the cosine schedule runs over the whole budget), stopped
@@ -35,6 +43,16 @@ from img2tex.trainconfig import TrainConfig
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+IMG2TEX = [sys.executable, "-m", "img2tex.cli"]  # this Python's img2tex, installed or on PYTHONPATH
+
+
+def gpu_name() -> str | None:
+    """The CUDA device's name, when there is one (the --steps mode's runs may train there)."""
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 def sh(cmd: list[str]) -> dict:
     """Run an img2tex command; its JSON report (last stdout line)."""
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -47,6 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--minutes", default="15,30,45,60", help="marks, in minutes of training")
+    ap.add_argument("--steps", default="", help="marks in steps instead of minutes (a step budget)")
     ap.add_argument("--decoders", default="feeding,parallel")
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--val-images", type=int, default=500)
@@ -60,9 +79,13 @@ def main() -> None:
     for p in need:
         if not p.exists():
             raise SystemExit(f"error: {p} not found: run steps 1-2 of models/recipe.sh with WORK={w} first")
-    marks = [float(m) for m in args.minutes.split(",")]
+    by_steps = bool(args.steps)
+    marks = [int(m) for m in args.steps.split(",")] if by_steps else [float(m) for m in args.minutes.split(",")]
+    unit = "steps" if by_steps else "min"
     result: dict = {
         "machine": describe(),
+        "gpu": gpu_name() if by_steps else None,
+        "marks": unit,
         "command": shlex.join(sys.argv),
         "batch_size": args.batch_size,
         "val_images": args.val_images,
@@ -74,7 +97,7 @@ def main() -> None:
         name = f"{decoder}-{args.tag}" if args.tag else decoder
         run = w / "budget" / name
         base = [
-            "img2tex",
+            *IMG2TEX,
             "train",
             str(need[0]),
             str(need[1]),
@@ -94,6 +117,12 @@ def main() -> None:
         done = 0.0
         for mark in marks:
             t0 = time.perf_counter()
+            if by_steps:
+                budget = ["--step-budget", str(marks[-1])] if done == 0 else []
+                stop = ["--max-steps", str(mark)]
+            else:
+                budget = ["--time-budget", str(marks[-1])] if done == 0 else []
+                stop = ["--max-minutes", str(mark - done)]
             if done == 0.0:
                 cmd = [
                     *base,
@@ -105,20 +134,18 @@ def main() -> None:
                     decoder,
                     "--epochs",
                     "1000",
-                    "--time-budget",
-                    str(marks[-1]),
-                    "--max-minutes",
-                    str(mark),
+                    *budget,
+                    *stop,
                     *extra,
                 ]
             else:
-                cmd = [*base, "--resume", "--max-minutes", str(mark - done)]
+                cmd = [*base, "--resume", *stop]
             summary = sh(cmd)
             wall = time.perf_counter() - t0
             done = mark
             report = sh(
                 [
-                    "img2tex",
+                    *IMG2TEX,
                     "eval",
                     str(need[2]),
                     "--split",
@@ -134,7 +161,7 @@ def main() -> None:
                 ]
             )
             point = {
-                "minutes": mark,
+                ("step_mark" if by_steps else "minutes"): mark,
                 "train_seconds": summary["train_seconds"],
                 "step": summary["step"],
                 "wall_seconds": round(wall, 1),
@@ -150,16 +177,17 @@ def main() -> None:
     lines = [
         "# Quality per CPU-hour",
         "",
-        f"Machine: {result['machine']}",
+        f"Machine: {result['machine']}" + (f", GPU: {result['gpu']}" if result["gpu"] else ""),
         "",
         f"Command: `{result['command']}`",
         "",
         f"cpu preset, batch {args.batch_size}, bf16 autocast, channels-last encoder, the default model's training "
-        f"renders (models/recipe.sh steps 1-2); the learning-rate schedule runs over {marks[-1]:g} minutes of "
-        f"training; greedy validation BLEU-4 on the first {args.val_images} held-out validation formulas"
+        f"renders (models/recipe.sh steps 1-2); the learning-rate schedule runs over {marks[-1]:g} "
+        + ("steps" if by_steps else "minutes of training")
+        + f"; greedy validation BLEU-4 on the first {args.val_images} held-out validation formulas"
         + (f"; also `{args.train_args}`." if args.train_args else "."),
         "",
-        "| decoder | parameters | " + " | ".join(f"{m:g} min" for m in marks) + " |",
+        "| decoder | parameters | " + " | ".join(f"{m:g} {unit}" for m in marks) + " |",
         "|---|---|" + "---|" * len(marks),
     ]
     for decoder, r in result["runs"].items():

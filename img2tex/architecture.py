@@ -70,6 +70,8 @@ class ModelConfig:
             raise ModelError(f"model config: decoder must be 'feeding' or 'parallel', not {self.decoder!r}")
         if self.cell not in ("lstm", "gru"):
             raise ModelError(f"model config: cell must be 'lstm' or 'gru', not {self.cell!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ModelError(f"model config: dropout must be at least 0 and below 1, not {self.dropout}")
         if min(self.emb_dim, self.hidden_dim, self.attn_dim) < 1:
             raise ModelError("model config: emb_dim, hidden_dim and attn_dim must be at least 1")
         if self.enc_dim % 4:

@@ -411,6 +411,10 @@ def train(
             "(benchmarks/results/bench_model_attn.md)."
         ),
     ] = None,
+    dropout: Annotated[
+        Optional[float],
+        typer.Option(help="Dropout in the decoder, at least 0 and below 1 [default: the preset's]."),
+    ] = None,
     enc_blocks: Annotated[
         Optional[str],
         typer.Option(
@@ -548,10 +552,10 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks)
+    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks, dropout)
     if resume and any(v is not None for v in new_run_only):
         raise _fail(
-            "--preset, --decoder, --attn-dim, --enc-blocks and --vocab belong to a new run; "
+            "--preset, --decoder, --attn-dim, --enc-blocks, --dropout and --vocab belong to a new run; "
             "a resumed run keeps its own",
             2,
         )
@@ -584,7 +588,7 @@ def train(
             if any(v is not None for v in new_run_only):
                 raise _fail(
                     "--init-from takes the network and vocabulary from the model; drop --preset/--decoder/"
-                    "--attn-dim/--enc-blocks/--vocab",
+                    "--attn-dim/--enc-blocks/--dropout/--vocab",
                     2,
                 )
             summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
@@ -595,6 +599,8 @@ def train(
                 model_cfg.decoder = decoder
             if attn_dim is not None:
                 model_cfg.attn_dim = attn_dim
+            if dropout is not None:
+                model_cfg.dropout = dropout
             try:
                 if enc_blocks is not None:
                     model_cfg.enc_blocks = parse_enc_blocks(enc_blocks)

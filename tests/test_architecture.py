@@ -26,3 +26,9 @@ def test_parse_enc_blocks_round_trips_the_cpu_preset() -> None:
 def test_parse_enc_blocks_rejects_malformed_blocks(spec: str) -> None:
     with pytest.raises(ModelError, match="CHANNELS:CONVS:POOL_HxPOOL_W"):
         parse_enc_blocks(spec)
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0])
+def test_dropout_outside_0_to_1_is_refused(dropout: float) -> None:
+    with pytest.raises(ModelError, match="dropout"):
+        ModelConfig(dropout=dropout).validate()

@@ -121,6 +121,8 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
             "16",
             "--enc-blocks",
             "8:1:2x2,16:1:2x4",
+            "--dropout",
+            "0",
         ],
         capsys,
         monkeypatch,
@@ -129,7 +131,11 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert (run_dir / "last" / "model.safetensors").is_file()
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["label_smoothing"] == 0.1 and saved["model"]["attn_dim"] == 16
-    assert saved["model"]["enc_blocks"] == [[8, 1, 2, 2], [16, 1, 2, 4]]
+    assert saved["model"]["enc_blocks"] == [[8, 1, 2, 2], [16, 1, 2, 4]] and saved["model"]["dropout"] == 0
+    code, out, err = run(
+        ["train", str(data / "packed"), "-o", str(tmp_path / "r2"), "--dropout", "1"], capsys, monkeypatch
+    )
+    assert code == 2 and out == "" and "dropout" in err and len(err.strip().splitlines()) == 1
     code, out, err = run(
         ["train", str(data / "packed"), "-o", str(tmp_path / "r1"), "--enc-blocks", "8:1:2"], capsys, monkeypatch
     )
