@@ -22,6 +22,11 @@ class ModelConfig:
     enc_blocks: list[tuple[int, int, int, int]] = field(
         default_factory=lambda: [(16, 1, 2, 2), (32, 1, 2, 2), (64, 1, 2, 2), (128, 1, 1, 1)]
     )
+    #: The first this-many encoder blocks downsample with their first convolution's stride (the
+    #: block's pool factors, 1 or 2) instead of a max-pool after the block: the convolution is
+    #: computed at the lower resolution. On 2 CPU cores, a strided first block made a training step
+    #: ~1.3x faster (the first block's full-resolution maps dominate the encoder's memory traffic).
+    strided_blocks: int = 0
     emb_dim: int = 64
     hidden_dim: int = 256
     attn_dim: int = 64
@@ -70,6 +75,10 @@ class ModelConfig:
             raise ModelError(f"model config: decoder must be 'feeding' or 'parallel', not {self.decoder!r}")
         if self.cell not in ("lstm", "gru"):
             raise ModelError(f"model config: cell must be 'lstm' or 'gru', not {self.cell!r}")
+        if not 0 <= self.strided_blocks <= len(self.enc_blocks):
+            raise ModelError(f"model config: strided_blocks must be 0 to {len(self.enc_blocks)} (the encoder's blocks)")
+        if any(max(b[2], b[3]) > 2 for b in self.enc_blocks[: self.strided_blocks]):
+            raise ModelError("model config: a strided block's pool factors must be 1 or 2 (its 3x3 stride)")
         if not 0.0 <= self.dropout < 1.0:
             raise ModelError(f"model config: dropout must be at least 0 and below 1, not {self.dropout}")
         if min(self.emb_dim, self.hidden_dim, self.attn_dim) < 1:

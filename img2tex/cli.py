@@ -423,6 +423,13 @@ def train(
             "[default: the preset's]."
         ),
     ] = None,
+    strided_blocks: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Encoder blocks (from the first) that downsample with a strided convolution instead of a "
+            "max-pool: computed at the lower resolution, faster on a CPU [default: the preset's]."
+        ),
+    ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
     ] = None,
@@ -552,10 +559,11 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks, dropout)
+    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks, strided_blocks, dropout)
     if resume and any(v is not None for v in new_run_only):
         raise _fail(
-            "--preset, --decoder, --attn-dim, --enc-blocks, --dropout and --vocab belong to a new run; "
+            "--preset, --decoder, --attn-dim, --enc-blocks, --strided-blocks, --dropout and --vocab belong to a "
+            "new run; "
             "a resumed run keeps its own",
             2,
         )
@@ -588,7 +596,7 @@ def train(
             if any(v is not None for v in new_run_only):
                 raise _fail(
                     "--init-from takes the network and vocabulary from the model; drop --preset/--decoder/"
-                    "--attn-dim/--enc-blocks/--dropout/--vocab",
+                    "--attn-dim/--enc-blocks/--strided-blocks/--dropout/--vocab",
                     2,
                 )
             summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
@@ -604,6 +612,8 @@ def train(
             try:
                 if enc_blocks is not None:
                     model_cfg.enc_blocks = parse_enc_blocks(enc_blocks)
+                if strided_blocks is not None:
+                    model_cfg.strided_blocks = strided_blocks
                 model_cfg.validate()
             except ModelError as e:
                 raise _fail(str(e), 2) from None

@@ -124,12 +124,18 @@ class Encoder(nn.Module):
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         self.pool_after: list[tuple[int, int] | None] = []
+        #: Per conv: its stride when it downsamples (a strided block's first conv), else None.
+        self.stride: list[tuple[int, int] | None] = []
         cin = 1
-        for cout, nconv, ph, pw in cfg.enc_blocks:
+        for b, (cout, nconv, ph, pw) in enumerate(cfg.enc_blocks):
+            strided = b < cfg.strided_blocks and (ph, pw) != (1, 1)
             for j in range(nconv):
-                self.convs.append(nn.Conv2d(cin, cout, 3, padding=1, bias=False))
+                stride = (ph, pw) if strided and j == 0 else (1, 1)
+                self.convs.append(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False))
                 self.norms.append(nn.BatchNorm2d(cout))
-                self.pool_after.append((ph, pw) if j == nconv - 1 and (ph, pw) != (1, 1) else None)
+                self.stride.append(stride if stride != (1, 1) else None)
+                last = j == nconv - 1
+                self.pool_after.append((ph, pw) if last and not strided and (ph, pw) != (1, 1) else None)
                 cin = cout
 
     def forward(self, images: Tensor, image_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -138,7 +144,10 @@ class Encoder(nn.Module):
         # a training step, benchmarks/results/bench_decoders_cpu.md); the numbers are the same.
         x = images.contiguous(memory_format=torch.channels_last)
         m = image_mask[:, None].to(images.dtype)
-        for conv, norm, pool in zip(self.convs, self.norms, self.pool_after):
+        for conv, norm, pool, stride in zip(self.convs, self.norms, self.pool_after, self.stride):
+            if stride is not None:
+                # Output cell (i, j) is centred on input pixel (2i, 2j): valid exactly when it is.
+                m = m[:, :, :: stride[0], :: stride[1]]
             x = F.relu(norm(conv(x))) * m
             if pool is not None:
                 x = F.max_pool2d(x, pool, pool)

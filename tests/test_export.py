@@ -16,8 +16,8 @@ from img2tex.errors import ModelError
 from img2tex.export import ENCODER, MANIFEST, STEP, check_export, export_model, has_export
 
 
-def tiny_folder(d: Path, tokens: list[str], seed: int, **cfg: str) -> Path:
-    """A saved, untrained tiny model folder over `tokens` (`cfg`: cell, decoder)."""
+def tiny_folder(d: Path, tokens: list[str], seed: int, **cfg: object) -> Path:
+    """A saved, untrained tiny model folder over `tokens` (`cfg`: cell, decoder, strided_blocks)."""
     from img2tex.architecture import ModelConfig
     from img2tex.images import ImageConfig
     from img2tex.model import Img2TexModel
@@ -102,16 +102,21 @@ def test_missing_or_damaged_export(exported: Path, tmp_path: Path) -> None:
         check_export(d)
 
 
-@pytest.mark.parametrize(("cell", "decoder"), [("gru", "feeding"), ("lstm", "parallel"), ("gru", "parallel")])
-def test_other_models_export(tmp_path: Path, cell: str, decoder: str) -> None:
-    """A GRU has no cell state (c is (B, 0)), the parallel decoder two layers of state: the graphs
-    still export and decode like torch."""
+@pytest.mark.parametrize(
+    ("cell", "decoder", "strided"),
+    [("gru", "feeding", 0), ("lstm", "parallel", 0), ("gru", "parallel", 0), ("lstm", "parallel", 2)],
+)
+def test_other_models_export(tmp_path: Path, cell: str, decoder: str, strided: int) -> None:
+    """A GRU has no cell state (c is (B, 0)), the parallel decoder two layers of state, a strided
+    encoder convolutions with a stride: the graphs still export and decode like torch."""
     from img2tex.decoding.hypotheses import DecodeConfig
     from img2tex.decoding.ort import OrtEngine
     from img2tex.decoding.search import decode
     from img2tex.decoding.torch_engine import TorchEngine
 
-    model, vocab, _ = load_model(tiny_folder(tmp_path / "g", ["a", "b", "c"], seed=1, cell=cell, decoder=decoder))
+    model, vocab, _ = load_model(
+        tiny_folder(tmp_path / "g", ["a", "b", "c"], seed=1, cell=cell, decoder=decoder, strided_blocks=strided)
+    )
     export_model(tmp_path / "g")
     images = np.random.default_rng(1).random((2, 1, 32, 64), dtype=np.float32)
     mask = np.ones((2, 32, 64), bool)

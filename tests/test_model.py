@@ -34,6 +34,33 @@ def test_padding_does_not_change_output(tiny_model):
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
 
 
+def test_strided_blocks_give_the_same_grid_and_ignore_padding():
+    """Blocks that downsample by a strided convolution give the pooled encoder's grid, and a padded
+    image still encodes as it would alone (its cells are centred on the same pixels)."""
+    torch.manual_seed(0)
+    blocks = [(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)]
+    cfg = ModelConfig(12, blocks, strided_blocks=2, emb_dim=8, hidden_dim=16, attn_dim=8, dropout=0.0)
+    m = Img2TexModel(cfg).eval()
+    assert [c.stride for c in m.encoder.convs] == [(2, 2), (2, 2), (1, 1)]
+    img = torch.rand(1, 1, 32, 48)
+    alone = m(img, torch.ones(1, 32, 48, dtype=torch.bool), torch.tensor([[1, 5, 6]]))
+    assert m.encode(img, torch.ones(1, 32, 48, dtype=torch.bool)).feats.shape == (1, 4 * 6, 16)
+    big = torch.zeros(2, 1, 48, 96)
+    big[0, :, :32, :48] = img[0]
+    big[1] = torch.rand(1, 48, 96)
+    mask = torch.zeros(2, 48, 96, dtype=torch.bool)
+    mask[0, :32, :48] = True
+    mask[1] = True
+    batched = m(big, mask, torch.tensor([[1, 5, 6], [1, 7, 8]]))
+    assert torch.allclose(alone[0], batched[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(("blocks", "strided"), [([(8, 1, 2, 2)], 2), ([(8, 1, 2, 4)], 1)])
+def test_bad_strided_blocks_are_refused(blocks, strided):
+    with pytest.raises(ModelError, match="strided"):
+        ModelConfig(enc_blocks=blocks, strided_blocks=strided).validate()
+
+
 def test_step_matches_forward(tiny_model):
     m = tiny_model()
     images = torch.rand(2, 1, 32, 64)
