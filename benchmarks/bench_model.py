@@ -34,7 +34,8 @@ from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.search import decode
 from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.model import Img2TexModel, count_parameters
-from img2tex.train import token_loss
+from img2tex.train import make_optimizer, token_loss
+from img2tex.trainconfig import TrainConfig
 
 VOCAB = 500
 SAMPLE = "im2latex-100k/sample/formulas.norm.lst"  # under --data-dir
@@ -61,7 +62,7 @@ class Trainer:
 
     def __init__(self, model: Img2TexModel, bf16: bool, compiled: bool = False) -> None:
         self.model = model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.opt = make_optimizer(model.parameters(), TrainConfig())
         self.bf16 = bf16
         self.forward = torch.compile(self.model, dynamic=True) if compiled else self.model
 

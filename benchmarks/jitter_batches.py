@@ -34,7 +34,8 @@ from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset  # n
 from img2tex.data.split import ConcatSplit  # noqa: E402
 from img2tex.images import ImageConfig  # noqa: E402
 from img2tex.model import Img2TexModel  # noqa: E402
-from img2tex.train import autocast, token_loss  # noqa: E402
+from img2tex.train import autocast, make_optimizer, token_loss  # noqa: E402
+from img2tex.trainconfig import TrainConfig
 from img2tex.vocab import build_vocab  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,7 +78,7 @@ def run(mode: str, split, vocab, steps: int, batch: int, bf16: str) -> dict[str,
     torch.manual_seed(0)
     cfg = cpu_config(len(vocab))
     model = Img2TexModel(cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = make_optimizer(model.parameters(), TrainConfig())
     padded = real = 0
     t1 = time.perf_counter()
     images = 0

@@ -30,7 +30,8 @@ from img2tex.data.layout import open_split
 from img2tex.data.pipeline import BucketBatchSampler, Collate
 from img2tex.images import ImageConfig
 from img2tex.model import Img2TexModel
-from img2tex.train import token_loss
+from img2tex.train import make_optimizer, token_loss
+from img2tex.trainconfig import TrainConfig
 from img2tex.vocab import build_vocab
 
 RESULTS = Path(__file__).parent / "results"
@@ -83,7 +84,7 @@ def main() -> None:
     cfg.decoder = args.decoder
     model = Img2TexModel(cfg).to(memory_format=torch.channels_last)
     label_parts(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = make_optimizer(model.parameters(), TrainConfig())
     bf16 = args.bf16 == "on"
 
     def step(idx: list[int]) -> None:
