@@ -24,8 +24,9 @@ class ModelConfig:
     )
     #: The first this-many encoder blocks downsample with their first convolution's stride (the
     #: block's pool factors, 1 or 2) instead of a max-pool after the block: the convolution is
-    #: computed at the lower resolution. On 2 CPU cores, a strided first block made a training step
-    #: ~1.3x faster (the first block's full-resolution maps dominate the encoder's memory traffic).
+    #: computed at the lower resolution. 0 for the presets: at the cpu preset a strided first block
+    #: trained 1.14x faster end to end on 2 cores but learned less per step, and ended a 60-minute
+    #: budget at validation BLEU-4 74.4 against the max-pools' 75.6 (benchmarks/results/train_budget.md).
     strided_blocks: int = 0
     emb_dim: int = 64
     hidden_dim: int = 256
