@@ -427,7 +427,8 @@ def train(
         Optional[int],
         typer.Option(
             help="Encoder blocks (from the first) that downsample with a strided convolution instead of a "
-            "max-pool: computed at the lower resolution, faster on a CPU [default: the preset's]."
+            "max-pool: computed at the lower resolution, 1.14x faster on 2 cores for one block, but it learned "
+            "less per CPU-hour (benchmarks/results/train_budget.md) [default: the preset's]."
         ),
     ] = None,
     epochs: Annotated[
@@ -559,14 +560,19 @@ def train(
 
     if preset is not None and preset not in PRESETS:
         raise _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    new_run_only = (preset, vocab_path, decoder, attn_dim, enc_blocks, strided_blocks, dropout)
-    if resume and any(v is not None for v in new_run_only):
-        raise _fail(
-            "--preset, --decoder, --attn-dim, --enc-blocks, --strided-blocks, --dropout and --vocab belong to a "
-            "new run; "
-            "a resumed run keeps its own",
-            2,
-        )
+    # The network and vocabulary: set by a new run, kept by --resume, taken from the model by --init-from.
+    network_options = {
+        "--preset": preset,
+        "--decoder": decoder,
+        "--attn-dim": attn_dim,
+        "--enc-blocks": enc_blocks,
+        "--strided-blocks": strided_blocks,
+        "--dropout": dropout,
+        "--vocab": vocab_path,
+    }
+    network_given = [name for name, value in network_options.items() if value is not None]
+    if resume and network_given:
+        raise _fail(f"{', '.join(network_given)}: a resumed run keeps its own network and vocabulary", 2)
     if resume and init_from is not None:
         raise _fail("--init-from starts a new run; --resume continues one", 2)
     given = _given(
@@ -593,11 +599,9 @@ def train(
         summary = resume_training(train_split, val_data, out, changes=given)
     else:
         if init_from is not None:
-            if any(v is not None for v in new_run_only):
+            if network_given:
                 raise _fail(
-                    "--init-from takes the network and vocabulary from the model; drop --preset/--decoder/"
-                    "--attn-dim/--enc-blocks/--strided-blocks/--dropout/--vocab",
-                    2,
+                    f"{', '.join(network_given)}: --init-from takes the network and vocabulary from the model", 2
                 )
             summary = run_training(train_split, val_data, out, TrainConfig(**given), init_from=init_from)
         else:
