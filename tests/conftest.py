@@ -69,12 +69,13 @@ def fake_split() -> type[FakeSplit]:
 
 @pytest.fixture
 def tiny_model() -> Callable[..., Img2TexModel]:
-    """Factory: `tiny_model(cell="lstm")` is a seeded (torch.manual_seed(0)), untrained
-    Img2TexModel in eval mode with a 12-token vocabulary, no dropout and the given cell."""
+    """Factory: `tiny_model(cell="lstm", **config)` is a seeded (torch.manual_seed(0)), untrained
+    Img2TexModel in eval mode with a 12-token vocabulary, no dropout, the given cell and any other
+    ModelConfig fields given (e.g. strided_blocks=2)."""
 
-    def tiny(cell: str = "lstm") -> Img2TexModel:
+    def tiny(cell: str = "lstm", **config: object) -> Img2TexModel:
         torch.manual_seed(0)
-        return Img2TexModel(tiny_config(12, cell=cell, dropout=0.0)).eval()
+        return Img2TexModel(tiny_config(12, cell=cell, dropout=0.0, **config)).eval()
 
     return tiny
 
