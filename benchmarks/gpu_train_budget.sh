@@ -18,22 +18,14 @@ set -uo pipefail
 STAGE=${STAGE:-/tmp/img2tex_stage} DEADLINE=${DEADLINE:-540} WORKERS=${WORKERS:-3}
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
-if [ "${STAGE_ONLY:-0}" = 1 ]; then
-  rm -rf "$STAGE" && mkdir -p "$STAGE" && cp -r gpu_stage/* "$STAGE/" && du -sh "$STAGE"/* | tee "$OUT/stage.txt"
-  exit 0
-fi
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+source "$(dirname "$0")/../models/gpu_env.sh"  # wheels, PYTHONPATH, $OUT/machine.txt, stage_only
+[ "${STAGE_ONLY:-0}" = 1 ] && stage_only gpu_stage
 W=/tmp/img2tex_budget_work
 rm -rf "$W" && mkdir -p "$W"
 ln -s "$STAGE/train_a" "$W/train_a"
 for p in train_b val vocab.json; do ln -s "$PWD/gpu_data/$p" "$W/$p"; done
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; ls -l "$W"/; } \
-  | tee "$OUT/machine.txt"
+ls -l "$W"/ >> "$OUT/machine.txt"
+cat "$OUT/machine.txt"
 names=()
 IFS=';' read -ra specs <<< "${CONFIGS:?CONFIGS is empty}"
 for spec in "${specs[@]}"; do

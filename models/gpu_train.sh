@@ -30,18 +30,8 @@ STAGE=${STAGE:-/tmp/img2tex_stage}
 SPEED=${SPEED:-} SPEED_MINUTES=${SPEED_MINUTES:-0.5} DEADLINE=${DEADLINE:-540} VAL_SIZE=${VAL_SIZE:-500}
 OUT=${OUT:-gpu_out} RUNS=${RUNS:-/tmp/img2tex_gpu_runs}
 mkdir -p "$OUT" "$RUNS"
-if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  python3 -c 'import torch, os; print("torch", torch.__version__, "cores", os.cpu_count())'; } > "$OUT/machine.txt"
-if [ "${STAGE_ONLY:-0}" = 1 ]; then
-  rm -rf "$STAGE" && mkdir -p "$STAGE" && cp -r "${STAGE_FROM:-gpu_data}"/train/* "$STAGE/"
-  du -sh "$STAGE" | tee "$OUT/stage.txt"
-  exit 0
-fi
+source "$(dirname "$0")/gpu_env.sh"  # wheels, PYTHONPATH, $OUT/machine.txt, stage_only
+[ "${STAGE_ONLY:-0}" = 1 ] && stage_only "${STAGE_FROM:-gpu_data}/train"
 mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed "$STAGE"/*/packed 2>/dev/null)
 echo "training parts: ${#TRAIN_DATA[@]}" | tee -a "$OUT/machine.txt"
 left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout refuses 0 or less
