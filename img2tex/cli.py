@@ -391,7 +391,7 @@ def train(
     preset: Annotated[
         Optional[str],
         typer.Option(
-            help="Model size: 'cpu' (1.5M parameters, trains on a laptop), 'base' (2.3M, the default model's) "
+            help="Model size: 'cpu' (1.7M parameters, trains on a laptop), 'base' (2.3M, the default model's) "
             "or 'paper' (11M, im2markup-sized, for a GPU) "
             f"[default: {DEFAULT_PRESET}]."
         ),

@@ -120,7 +120,7 @@ img2tex render "$WORK/corpus/val.lst" "$WORK/val" --split validate --names "$WOR
 # 3. Vocabulary: the tokens seen at least twice in the nine-pipeline renders (625; KaTeX adds no formula).
 img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vocab16.json" --val-split ''
 
-# 4. Train the `cpu` network with the parallel decoder (1.5M parameters) from scratch on the CPU, in
+# 4. Train the `cpu` network (as it was then) with the parallel decoder (1.5M parameters) from scratch on the CPU, in
 #    parts that each resume exactly (--resume) from the last; run the recipe once per part with the
 #    part's options after it. The defaults of 2026-11-26 01:05 and 03:10 (2-core CPU, 208 minutes):
 #      part 1: (no options)                           4 epochs, no scale jitter, 95-117 images/s;
@@ -186,8 +186,9 @@ if [ "${SHIP:-0}" = 1 ]; then
 elif [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
   img2tex train "${TRAIN[@]}" --val "$WORK/val/packed" -o "$RUN" --resume "$@"
 else
+  # --enc-blocks: the cpu preset's encoder until 2026-11-27 (four convolutions), the one this run had.
   img2tex train "${TRAIN[@]}" --val "$WORK/val/packed" -o "$RUN" --preset cpu --decoder parallel \
-    --vocab "$WORK/vocab16.json" --batch-size 32 --val-size 500 --bf16 on --epochs 4 "$@"
+    --enc-blocks 16:1:2x2,32:1:2x2,64:1:2x2,128:1:1x1 --vocab "$WORK/vocab16.json" --batch-size 32 --val-size 500 --bf16 on --epochs 4 "$@"
 fi
 
 # 5. `SHIP=1` (step 4 then trains nothing): ship $SRC into $DEST (default: models/default), the

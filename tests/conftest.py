@@ -22,8 +22,9 @@ from img2tex.vocab import build_vocab
 
 SHARED_IM2LATEX = Path("/work/shared/data/im2latex-100k")
 
-#: The encoder of every tiny test model: three small blocks, 8x8 downsampling.
-TINY_ENC_BLOCKS = [(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)]
+#: The encoder of every tiny test model: three small blocks, 8x8 downsampling; like the cpu preset,
+#: the last two have two convolutions (masking and striding are checked across a block's convs).
+TINY_ENC_BLOCKS = [(8, 1, 2, 2), (16, 2, 2, 2), (16, 2, 2, 2)]
 
 
 class FakeSplit:
