@@ -39,8 +39,9 @@ def test_padding_does_not_change_output(tiny_model, strided):
 def test_strided_blocks_give_the_pooled_grid(tiny_model):
     """Blocks that downsample by a strided convolution give the max-pooled encoder's grid."""
     m = tiny_model(strided_blocks=2)
-    assert [c.stride for c in m.encoder.convs] == [(2, 2), (2, 2), (1, 1)]
-    assert [p is None for p in m.encoder.pool_after] == [True, True, False]
+    # Blocks of 1, 2 and 2 convolutions: a strided block strides its first and pools after none.
+    assert [c.stride for c in m.encoder.convs] == [(2, 2), (2, 2), (1, 1), (1, 1), (1, 1)]
+    assert [p is None for p in m.encoder.pool_after] == [True, True, True, True, False]
     img, mask = torch.rand(1, 1, 32, 48), torch.ones(1, 32, 48, dtype=torch.bool)
     assert m.encode(img, mask).feats.shape == tiny_model().encode(img, mask).feats.shape == (1, 4 * 6, 16)
 
