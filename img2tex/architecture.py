@@ -22,8 +22,8 @@ class ModelConfig:
     #: on the H/4 and H/8 grids, where a convolution is cheap (the 128-wide one cost nothing
     #: measurable on 2 cores, both together 8%), and the deeper encoder sees more of each glyph's
     #: surroundings. Replayed on a GPU at the steps each makes in 60 CPU-minutes it reached
-    #: validation BLEU-4 78.1 against the four-convolution encoder's 75.3; its own CPU hour, on a
-    #: slow stretch of the machine, 76.0 against 75.6 (benchmarks/results/train_budget.md,
+    #: validation BLEU-4 78.1 against the four-convolution encoder's 75.3; its own CPU hour ended
+    #: at 76.0, the four-convolution encoder's in the same session at 75.1 (benchmarks/results/train_budget.md,
     #: thirteenth session).
     enc_blocks: list[tuple[int, int, int, int]] = field(
         default_factory=lambda: [(16, 1, 2, 2), (32, 1, 2, 2), (64, 2, 2, 2), (128, 2, 1, 1)]
