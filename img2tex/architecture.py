@@ -20,7 +20,8 @@ class ModelConfig:
     #: encoder blocks as (channels, convs in block, pool height, pool width); pools multiply to the
     #: downsampling factors (8 x 8 here). The last two blocks have two convolutions each: they run
     #: on the H/4 and H/8 grids, where a convolution is cheap (the 128-wide one cost nothing
-    #: measurable on 2 cores, both together 8%), and the deeper encoder sees more of each glyph's
+    #: measurable on 2 cores, both together 8% in a 600-step timing and
+    #: 23% over the hours below), and the deeper encoder sees more of each glyph's
     #: surroundings. Replayed on a GPU at the steps each makes in 60 CPU-minutes it reached
     #: validation BLEU-4 78.1 against the four-convolution encoder's 75.3; its own CPU hour ended
     #: at 76.0, the four-convolution encoder's in the same session at 75.1 (benchmarks/results/train_budget.md,
