@@ -24,8 +24,9 @@ class ModelConfig:
     #: 23% over the hours below), and the deeper encoder sees more of each glyph's
     #: surroundings. Replayed on a GPU at the steps each makes in 60 CPU-minutes it reached
     #: validation BLEU-4 78.1 against the four-convolution encoder's 75.3; its own CPU hour ended
-    #: at 76.0, the four-convolution encoder's in the same session at 75.1 (benchmarks/results/train_budget.md,
-    #: thirteenth session).
+    #: at 76.0, the four-convolution encoder's in the same session at 75.1; a second hour, on a
+    #: faster stretch (17,708 steps), at 78.6 (benchmarks/results/train_budget.md, thirteenth and
+    #: fourteenth sessions).
     enc_blocks: list[tuple[int, int, int, int]] = field(
         default_factory=lambda: [(16, 1, 2, 2), (32, 1, 2, 2), (64, 2, 2, 2), (128, 2, 1, 1)]
     )
