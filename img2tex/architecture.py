@@ -19,14 +19,12 @@ class ModelConfig:
     vocab_size: int = 0
     #: encoder blocks as (channels, convs in block, pool height, pool width); pools multiply to the
     #: downsampling factors (8 x 8 here). The last two blocks have two convolutions each: they run
-    #: on the H/4 and H/8 grids, where a convolution is cheap (the 128-wide one cost nothing
-    #: measurable on 2 cores, both together 8% in a 600-step timing and
-    #: 23% over the hours below), and the deeper encoder sees more of each glyph's
-    #: surroundings. Replayed on a GPU at the steps each makes in 60 CPU-minutes it reached
-    #: validation BLEU-4 78.1 against the four-convolution encoder's 75.3; its own CPU hour ended
-    #: at 76.0, the four-convolution encoder's in the same session at 75.1; a second hour, on a
-    #: faster stretch (17,708 steps), at 78.6 (benchmarks/results/train_budget.md, thirteenth and
-    #: fourteenth sessions).
+    #: on the H/4 and H/8 grids, where a convolution is cheap (8% of a training step on 2 cores in
+    #: a 600-step timing), and the deeper encoder sees more of each glyph's surroundings. It learns
+    #: more per step: replayed on a GPU at the steps each makes in 60 CPU-minutes, validation
+    #: BLEU-4 78.1 against the four-convolution encoder's 75.3; on 2 CPU cores its hour ended at
+    #: 76.0 and 78.6 as the machine's speed allowed (benchmarks/results/train_budget.md,
+    #: thirteenth and fourteenth sessions).
     enc_blocks: list[tuple[int, int, int, int]] = field(
         default_factory=lambda: [(16, 1, 2, 2), (32, 1, 2, 2), (64, 2, 2, 2), (128, 2, 1, 1)]
     )
