@@ -78,6 +78,30 @@ def confusions(pairs: list[tuple[str, str]]) -> tuple[collections.Counter, colle
     return subs, missed, extra
 
 
+ACCENTS = frozenset(r"\hat \tilde \bar \dot \vec \check \breve \ddot".split())
+
+
+def accent_reading(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """How the reference's accents were read: the same accent in the aligned prediction, another
+    accent in its place, or neither (dropped, or lost in a longer misread).
+
+    Why a rate and not only the confusion count: a model that stops dropping accents turns some
+    misses into confusions, so the count alone can rise while small marks are read better."""
+    counts = {"reference": 0, "same": 0, "other_accent": 0}
+    for ref, hyp in pairs:
+        a, b = ref.split(), hyp.split()
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            for k in range(i1, i2):
+                if a[k] not in ACCENTS:
+                    continue
+                counts["reference"] += 1
+                if op == "equal":
+                    counts["same"] += 1
+                elif op == "replace" and i2 - i1 == j2 - j1 and b[j1 + k - i1] in ACCENTS:
+                    counts["other_accent"] += 1
+    return counts
+
+
 def cell(tokens: str) -> str:
     """Tokens as a Markdown table cell (a bare | would end the cell)."""
     return "`" + tokens.replace("|", "\\|") + "`"
@@ -105,8 +129,8 @@ def main() -> None:
         counts[0] += 1
         counts[1] += r == h
     subs, missed, extra = confusions(pairs)
-    accents = {"\\hat", "\\tilde", "\\bar", "\\dot", "\\vec", "\\check", "\\breve", "\\ddot"}
-    accent_subs = sum(c for (a, b), c in subs.items() if a in accents and b in accents)
+    accent_subs = sum(c for (a, b), c in subs.items() if a in ACCENTS and b in ACCENTS)
+    accent_read = accent_reading(pairs)
     result = {
         "machine": f"{platform.platform()}, Python {platform.python_version()}",
         "predictions": str(args.predictions),
@@ -117,6 +141,7 @@ def main() -> None:
             for lo, v in sorted(by_length.items())
         },
         "accent_for_accent_substitutions": accent_subs,
+        "reference_accents": accent_read,
         "top_substitutions": [[a, b, c] for (a, b), c in subs.most_common(25)],
         "top_missed": missed.most_common(12),
         "top_extra": extra.most_common(12),
@@ -143,6 +168,10 @@ def main() -> None:
     md += [
         "",
         f"Accent read as another accent (`\\hat`, `\\tilde`, `\\bar`, `\\dot`, `\\vec`, ...): {accent_subs} times.",
+        "",
+        f"Accents in the references: {accent_read['reference']}; read as the same accent "
+        f"{accent_read['same']} ({accent_read['same'] / max(accent_read['reference'], 1):.1%}), as another "
+        f"accent {accent_read['other_accent']} ({accent_read['other_accent'] / max(accent_read['reference'], 1):.1%}).",
         "",
         "| reference | prediction | times |",
         "|---|---|---|",
