@@ -129,8 +129,8 @@ def main() -> None:
         counts[0] += 1
         counts[1] += r == h
     subs, missed, extra = confusions(pairs)
-    accent_subs = sum(c for (a, b), c in subs.items() if a in ACCENTS and b in ACCENTS)
     accent_read = accent_reading(pairs)
+    accent_subs = accent_read["other_accent"]  # the accent-for-accent substitutions among `subs`
     result = {
         "machine": f"{platform.platform()}, Python {platform.python_version()}",
         "predictions": str(args.predictions),
