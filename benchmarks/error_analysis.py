@@ -59,14 +59,26 @@ def canonical(tokens: list[str], drop: frozenset[str]) -> list[str]:
     return [_TO_FIRST.get(t, t) for t in tokens if t not in drop]
 
 
-def confusions(pairs: list[tuple[str, str]]) -> tuple[collections.Counter, collections.Counter, collections.Counter]:
+#: A reference and its prediction as tokens, with difflib's opcodes aligning them.
+Aligned = tuple[list[str], list[str], list[tuple[str, int, int, int, int]]]
+
+
+def align(pairs: list[tuple[str, str]]) -> list[Aligned]:
+    """Each (reference, prediction) split into tokens and aligned once, for every count below."""
+    aligned = []
+    for ref, hyp in pairs:
+        a, b = ref.split(), hyp.split()
+        aligned.append((a, b, difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()))
+    return aligned
+
+
+def confusions(aligned: list[Aligned]) -> tuple[collections.Counter, collections.Counter, collections.Counter]:
     """Counts of one-for-one token substitutions, missed token runs and extra token runs."""
     subs: collections.Counter = collections.Counter()
     missed: collections.Counter = collections.Counter()
     extra: collections.Counter = collections.Counter()
-    for ref, hyp in pairs:
-        a, b = ref.split(), hyp.split()
-        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for a, b, opcodes in aligned:
+        for op, i1, i2, j1, j2 in opcodes:
             if op == "replace" and i2 - i1 == j2 - j1:
                 subs.update(zip(a[i1:i2], b[j1:j2]))
             elif op == "replace":
@@ -81,16 +93,15 @@ def confusions(pairs: list[tuple[str, str]]) -> tuple[collections.Counter, colle
 ACCENTS = frozenset(r"\hat \tilde \bar \dot \vec \check \breve \ddot".split())
 
 
-def accent_reading(pairs: list[tuple[str, str]]) -> dict[str, int]:
+def accent_reading(aligned: list[Aligned]) -> dict[str, int]:
     """How the reference's accents were read: the same accent in the aligned prediction, another
     accent in its place, or neither (dropped, or lost in a longer misread).
 
     Why a rate and not only the confusion count: a model that stops dropping accents turns some
     misses into confusions, so the count alone can rise while small marks are read better."""
     counts = {"reference": 0, "same": 0, "other_accent": 0}
-    for ref, hyp in pairs:
-        a, b = ref.split(), hyp.split()
-        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for a, b, opcodes in aligned:
+        for op, i1, i2, j1, j2 in opcodes:
             for k in range(i1, i2):
                 if a[k] not in ACCENTS:
                     continue
@@ -128,8 +139,9 @@ def main() -> None:
         counts = by_length.setdefault(min(len(r.split()) // 20 * 20, 120), [0, 0])
         counts[0] += 1
         counts[1] += r == h
-    subs, missed, extra = confusions(pairs)
-    accent_read = accent_reading(pairs)
+    aligned = align(pairs)
+    subs, missed, extra = confusions(aligned)
+    accent_read = accent_reading(aligned)
     accent_subs = accent_read["other_accent"]  # the accent-for-accent substitutions among `subs`
     result = {
         "machine": f"{platform.platform()}, Python {platform.python_version()}",
