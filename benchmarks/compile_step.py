@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,8 @@ def main() -> None:
     torch.manual_seed(0)
     base = Img2TexModel(PRESETS["cpu"](len(vocab))).to(memory_format=torch.channels_last)
     runs = {m: build(m, base) for m in modes}
-    opts = {m: make_optimizer(runs[m][0].parameters(), TrainConfig()) for m in modes}
+    train_cfg = TrainConfig()  # the trainer's own defaults: Adam settings and gradient clipping
+    opts = {m: make_optimizer(runs[m][0].parameters(), train_cfg) for m in modes}
 
     def one_pass(mode: str) -> tuple[float, float]:
         model, net = runs[mode]
@@ -90,7 +92,7 @@ def main() -> None:
             loss = token_loss(logits, b.tgt_out, vocab.pad_id)
             opts[mode].zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             opts[mode].step()
         return time.perf_counter() - t0, float(loss.detach())
 
@@ -107,9 +109,9 @@ def main() -> None:
             print(f"round {r + 1} {m}: {samples / dt:.1f} samples/s", file=sys.stderr, flush=True)
 
     rows = []
-    eager_dt = sorted(times["eager"])[len(times["eager"]) // 2] if "eager" in times else None
+    eager_dt = statistics.median(times["eager"]) if "eager" in times else None
     for m in modes:
-        dt = sorted(times[m])[len(times[m]) // 2]
+        dt = statistics.median(times[m])
         rows.append(
             {
                 "mode": m,
