@@ -14,6 +14,12 @@
 #
 # CONFIGS: ';'-separated TAG|STEP_MARKS|TRAIN_ARGS. Results (train_budget_steps_gpu_<TAG>.{json,md}
 # and the run logs) come back as $OUT/gpu_budget.tgz; nothing is started after DEADLINE seconds.
+# EVAL=1 then scores each run's best checkpoint on all of val/packed with `img2tex eval`'s defaults
+# (beam 2), side by side, so its eval/<TAG>/predictions.tsv comes back for error_analysis.py (the
+# accent counts); EVAL_DEADLINE (default 120) seconds at most. benchmarks/seed_spread.py tabulates them.
+# Speed to plan DEADLINE by (H200, 16 cores, seventeenth session): each run trained ~34 steps/s of
+# batch 16 whether 3 or 6 ran side by side (the step is launch-bound, not GPU-bound), so 16,000
+# steps need ~480 s; `best` is the last validated epoch's (8,474 steps an epoch on this data).
 set -uo pipefail
 STAGE=${STAGE:-/tmp/img2tex_stage} DEADLINE=${DEADLINE:-540} WORKERS=${WORKERS:-3}
 OUT=${OUT:-gpu_out}
@@ -37,6 +43,14 @@ for spec in "${specs[@]}"; do
 done
 wait
 for tag in "${names[@]}"; do echo "== $tag"; tail -n 12 "$W/$tag.log"; done
+if [ "${EVAL:-0}" = 1 ]; then
+  for tag in "${names[@]}"; do
+    timeout -s TERM "${EVAL_DEADLINE:-120}" python3 -m img2tex.cli eval "$W/val/packed" --model "$W/budget/parallel-$tag/best" \
+      --engine torch --device cuda -o "$W/eval/$tag" > "$W/eval_$tag.log" 2>&1 &
+  done
+  wait
+  for tag in "${names[@]}"; do echo "== eval $tag"; tail -n 3 "$W/eval_$tag.log"; done
+fi
 tar czf "$OUT/gpu_budget.tgz" -C "$PWD/benchmarks/results" $(cd benchmarks/results && ls train_budget_steps_gpu_* 2>/dev/null) \
-  -C "$W" $(cd "$W" && ls ./*.log) $(cd "$W" && ls budget/*/log.jsonl budget/*/config.json 2>/dev/null)
+  -C "$W" $(cd "$W" && ls ./*.log) $(cd "$W" && ls budget/*/log.jsonl budget/*/config.json eval/*/* 2>/dev/null)
 ls -l "$OUT"
