@@ -8,11 +8,13 @@ Issue 11 asks for 5x "today's training tokens/s" at the `cpu` preset's size. A s
 (bench_model.py) can only time today's code; the issue's baseline is the trainer *as it was*, so
 this script exports that revision's `img2tex/` with `git archive` and runs its own `img2tex train`
 beside this tree's, on the same packed renders and vocabulary. Each configuration is
-`NAME=old|new:OPTIONS`; every run is a new run folder under WORK/speed_vs_rev stopped by
---max-steps. Speeds come from each run's log.jsonl windows (the trainer's own samples/s and target
-tokens/s, data loading and augmentation included, checkpoints excluded); the first window is
-dropped as warm-up, the rest give a median. Configurations run in turn, round by round, so a drift
-in the machine's speed falls on all of them. Nothing else may run meanwhile.
+`NAME=old|new[*N]:OPTIONS`, where `*N` trains with N processes under torchrun (DDP over gloo, one
+thread each: torchrun's default; a step then sees N x --batch-size images); every run is a new run
+folder under WORK/speed_vs_rev stopped by --max-steps. Speeds come from each run's log.jsonl windows
+(the trainer's own samples/s and target tokens/s of all processes, data loading and augmentation
+included, checkpoints excluded); the first window is dropped as warm-up, the rest give a median.
+Configurations run in turn, round by round, so a drift in the machine's speed falls on all of them.
+Nothing else may run meanwhile.
 Results: benchmarks/results/<out-name>.{json,md}.
 """
 
@@ -52,11 +54,24 @@ def git(*args: str) -> str:
     return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def train_command(src: Path) -> list[str]:
-    """`img2tex train` of the img2tex under SRC, with --no-export where that revision has it."""
+def train_command(src: Path, processes: int = 1) -> list[str]:
+    """`img2tex train` of the img2tex under SRC, with --no-export where that revision has it; with
+    several processes, under torchrun (which gives each process one thread unless OMP_NUM_THREADS
+    is set)."""
     cmd = [sys.executable, "-m", "img2tex.cli", "train"]
     helptext = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env=_env(src), cwd=src).stdout
-    return cmd + (["--no-export"] if "--no-export" in helptext else [])
+    cmd += ["--no-export"] if "--no-export" in helptext else []
+    if processes > 1:
+        cmd[1:3] = [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+            "-m",
+            "img2tex.cli",
+        ]
+    return cmd
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -96,22 +111,23 @@ def main() -> None:
     for spec in args.config:
         name, _, rest = spec.partition("=")
         which, _, opts = rest.partition(":")
-        if not name or which not in ("old", "new"):
-            raise SystemExit(f"error: --config {spec!r}: expected NAME=old:OPTIONS or NAME=new:OPTIONS")
-        configs.append((name, which, shlex.split(opts)))
+        which, _, procs = which.partition("*")
+        if not name or which not in ("old", "new") or not (procs or "1").isdigit() or int(procs or 1) < 1:
+            raise SystemExit(f"error: --config {spec!r}: expected NAME=old|new[*PROCESSES]:OPTIONS")
+        configs.append((name, which, int(procs or 1), shlex.split(opts)))
 
     tmp = Path(tempfile.mkdtemp(prefix="img2tex-rev-"))
     srcs = {"old": export_rev(args.old_rev, tmp), "new": ROOT}
     old_commit, new_commit = git("rev-parse", "--short", args.old_rev), git("rev-parse", "--short", "HEAD")
     if git("status", "--porcelain", "img2tex"):
         new_commit += " with uncommitted changes to img2tex/"
-    trains = {which: train_command(src) for which, src in srcs.items()}
-    windows: dict[str, dict[str, list[float]]] = {n: {"samples": [], "tokens": []} for n, _, _ in configs}
+    trains = {(w, n): train_command(srcs[w], n) for _, w, n, _ in configs}
+    windows: dict[str, dict[str, list[float]]] = {name: {"samples": [], "tokens": []} for name, *_ in configs}
     try:
         for rnd in range(args.rounds):
-            for name, which, opts in configs:
+            for name, which, procs, opts in configs:
                 rows = train_run(
-                    srcs[which], trains[which], data, vocab, work / "speed_vs_rev" / name, args.steps, opts
+                    srcs[which], trains[which, procs], data, vocab, work / "speed_vs_rev" / name, args.steps, opts
                 )
                 kept = rows[1:]  # the first window holds start-up and warm-up
                 windows[name]["samples"] += [r["samples_per_s"] for r in kept]
@@ -131,10 +147,11 @@ def main() -> None:
         "configs": {},
     }
     base = None
-    for name, which, opts in configs:
+    for name, which, procs, opts in configs:
         w = windows[name]
         row = {
             "source": which,
+            "processes": procs,
             "options": shlex.join(opts),
             "windows": len(w["samples"]),
             "samples_per_s": round(statistics.median(w["samples"]), 1),
@@ -156,13 +173,13 @@ def main() -> None:
         f"scratch on WORK/train_a/packed with WORK/vocab.json, {args.rounds} rounds in turn; medians of the trainer's "
         "own log windows (data loading and augmentation included), the first window of each run dropped.",
         "",
-        "| config | source | options | windows | samples/s | target tokens/s | tokens/s vs first |",
-        "|---|---|---|---|---|---|---|",
+        "| config | source | processes | options | windows | samples/s | target tokens/s | tokens/s vs first |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in result["configs"].items():
         lines.append(
-            f"| {name} | {row['source']} | `{row['options']}` | {row['windows']} | {row['samples_per_s']} "
-            f"| {row['tokens_per_s']:.0f} | {row['tokens_vs_first']}× |"
+            f"| {name} | {row['source']} | {row['processes']} | `{row['options']}` | {row['windows']} "
+            f"| {row['samples_per_s']} | {row['tokens_per_s']:.0f} | {row['tokens_vs_first']}× |"
         )
     (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
