@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
+from machine import write_results
 
 from img2tex.architecture import PRESETS
 from img2tex.decoding.hypotheses import DecodeConfig
@@ -167,10 +168,7 @@ def main() -> None:
         "torch": torch.__version__,
         "load_average_at_end": os.getloadavg(),
     }
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
     rows = list(results.values())
-    (out / f"{args.out_name}.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
     lines = [
         f"# Model benchmark ({args.preset} preset)",
         "",
@@ -195,7 +193,7 @@ def main() -> None:
             f"| {r['train_tokens_per_s']:.0f} | {r.get('greedy_images_per_s', 0):.0f} "
             f"| {r.get('beam5_images_per_s', 0):.1f} |"
         )
-    (out / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out_name, {"machine": machine, "results": rows}, lines)
     print("\n".join(lines))
 
 

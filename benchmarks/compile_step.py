@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe  # benchmarks/ is the script's folder
+from machine import describe, write_results  # benchmarks/ is the script's folder
 
 from img2tex.architecture import PRESETS
 from img2tex.data.dataset import SplitDataset
@@ -41,7 +41,6 @@ from img2tex.train import make_optimizer, token_loss
 from img2tex.trainconfig import TrainConfig
 from img2tex.vocab import Vocab
 
-RESULTS = Path(__file__).parent / "results"
 MODES = ("eager", "encoder", "model")
 
 
@@ -132,8 +131,6 @@ def main() -> None:
         "rounds": args.rounds,
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# `torch.compile` of the training step on the CPU",
         "",
@@ -153,7 +150,7 @@ def main() -> None:
         f"| {r['vs_eager']}x | {r['last_loss']} |"
         for r in rows
     ]
-    (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out_name, result, lines)
     print("\n".join(lines))
 
 

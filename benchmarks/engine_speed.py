@@ -19,7 +19,6 @@ benchmarks/results/engine_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -29,10 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe  # benchmarks/ is the script's folder
+from machine import describe, write_results  # benchmarks/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 ONE = REPO / "examples" / "quadratic.png"
 
 
@@ -129,8 +127,6 @@ def main() -> None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=True)
         if not args.no_install:
             result["plain_install"] = plain_install(tmp, args.repeats)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine_speed.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Inference engines side by side",
         "",
@@ -160,7 +156,7 @@ def main() -> None:
             f"- `img2tex predict examples/quadratic.png` -> `{pi['quadratic']}`",  # type: ignore[index]
             f"- one image from process start: median {o['median']} s, min {o['min']} s ({o['n']} runs)",
         ]
-    (RESULTS / "engine_speed.md").write_text("\n".join(lines) + "\n")
+    write_results("engine_speed", result, lines)
     print("\n".join(lines))
 
 

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import collections
 import difflib
-import json
 import platform
 from pathlib import Path
 
-from img2tex.fileio import atomic_write_text
+from machine import write_results  # benchmarks/ is the script's folder
 
-RESULTS = Path(__file__).parent / "results"
 # Tokens that only add horizontal space: a different choice among them barely shows.
 # (A control space, backslash-space, is the lone token "\\" once the formula is split on spaces.)
 SPACING = frozenset(r"\, \; \: \! ~ \quad \qquad \enspace \thinspace".split() + ["\\"])
@@ -158,8 +156,6 @@ def main() -> None:
         "top_missed": missed.most_common(12),
         "top_extra": extra.most_common(12),
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_text(RESULTS / f"{args.out_name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     named = "" if args.out_name == "error_analysis" else f" --out-name {args.out_name}"
     md = [
         f"# Error analysis of `{args.predictions.parent.name}/{args.predictions.name}` ({n} images)",
@@ -193,7 +189,7 @@ def main() -> None:
     md += [f"| {cell(a)} | {c} |" for a, c in result["top_missed"]]
     md += ["", "| extra (predicted, not in the reference) | times |", "|---|---|"]
     md += [f"| {cell(a)} | {c} |" for a, c in result["top_extra"]]
-    atomic_write_text(RESULTS / f"{args.out_name}.md", "\n".join(md) + "\n")
+    write_results(args.out_name, result, md)
     print("\n".join(md))
 
 

@@ -22,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import RESULTS, write_json, write_results  # benchmarks/ is the script's folder
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 #: test variant -> (extra render options, whether eval rescales by the glyph-size estimate)
 VARIANTS: dict[str, tuple[list[str], bool]] = {
@@ -197,15 +198,13 @@ def main() -> None:
                     "skipped_long",
                 )
             }
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps(results, indent=2) + "\n")
+            write_json(out_json, results)
     if not args.no_speed:
         results["speed"] = speed(args.work, args.model, args.folder_images)
-    out_json.write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, RESULTS / f"{args.out}.md")
+    write_results(args.out, results, markdown(results))
 
 
-def write_markdown(results: dict, path: Path) -> None:
+def markdown(results: dict) -> list[str]:
     m = results["machine"]
     lines = [
         "# Default model: accuracy and speed",
@@ -250,7 +249,7 @@ def write_markdown(results: dict, path: Path) -> None:
             "the default beam, torch is not imported) | "
             f"{s['predict_one_image_s_median']} s (min {s['predict_one_image_s_min']} s) |",
         ]
-    path.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 if __name__ == "__main__":

@@ -26,19 +26,18 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import RESULTS, describe, write_json  # noqa: E402
 
 from img2tex.architecture import cpu_config  # noqa: E402
 from img2tex.data.layout import open_split  # noqa: E402
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset  # noqa: E402
 from img2tex.data.split import ConcatSplit  # noqa: E402
+from img2tex.fileio import atomic_write_text  # noqa: E402
 from img2tex.images import ImageConfig  # noqa: E402
 from img2tex.model import Img2TexModel  # noqa: E402
 from img2tex.train import autocast, make_optimizer, token_loss  # noqa: E402
 from img2tex.trainconfig import TrainConfig
 from img2tex.vocab import build_vocab  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class Head:
@@ -128,7 +127,6 @@ def main() -> None:
     for mode in args.modes.split(","):
         results["modes"][mode] = r = run(mode, split, vocab, args.steps, args.batch_size, args.bf16)
         print(mode, r, file=sys.stderr, flush=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# Scale jitter: batches by stored size or by real size",
         "",
@@ -148,7 +146,8 @@ def main() -> None:
             f"| {mode} | {r['padded_over_real']} | {r['train_images_per_s']} | {r['prepare_s_per_epoch']} | "
             f"{r['images_per_s_with_prepare']} |"
         )
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_json(args.out.with_suffix(".json"), results)
+    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

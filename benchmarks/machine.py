@@ -1,10 +1,16 @@
-"""What every benchmark result records about the machine it ran on."""
+"""What every benchmark result shares: the machine it ran on, and where and how it is written."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
+
+from img2tex.fileio import atomic_write_text
+
+#: benchmarks/results: the committed results, each as NAME.json (figures) and NAME.md (the table).
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cpu_model() -> str:
@@ -29,3 +35,16 @@ def describe() -> dict[str, object]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }
+
+
+def write_json(path: Path, result: object) -> None:
+    """A result's figures as JSON, atomically: a benchmark stopped mid-write (they run for hours,
+    and some rewrite their JSON after every mark) leaves the previous file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_results(name: str, result: object, lines: list[str], folder: Path = RESULTS) -> None:
+    """FOLDER/NAME.json (the figures) and FOLDER/NAME.md (LINES, the table people read)."""
+    write_json(folder / f"{name}.json", result)
+    atomic_write_text(folder / f"{name}.md", "\n".join(lines) + "\n")

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
+from machine import write_results
 from PIL import Image
 
 from img2tex.errors import FormulaError
-from img2tex.fileio import atomic_write_text, read_lines
+from img2tex.fileio import read_lines
 from img2tex.render import RenderConfig, render_formulas
 from img2tex.tokenizer import normalize, to_latex
 
 SAMPLE = "im2latex-100k/sample/formulas.raw.lst"  # under --data-dir
-RESULTS = Path(__file__).parent / "results"
 INK_LEVEL = 250
 DIFF_LEVEL = 64
 MAX_DIFF_SHARE = 0.01
@@ -159,8 +159,6 @@ def main() -> None:
         "render_failed": len(report.failed),
         "different": different,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "normalizer_pixels.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     lines = [
         "# normalize() pixel check",
         "",
@@ -191,7 +189,7 @@ def main() -> None:
             f"- {d['index']}: `{str(d['raw'])[:150]}` -> `{str(d['normalized'])[:150]}` "
             f"({d.get('why') or 'diff ' + str(d.get('diff_share'))})"
         )
-    atomic_write_text(RESULTS / "normalizer_pixels.md", "\n".join(lines) + "\n")
+    write_results("normalizer_pixels", result, lines)
     print(json.dumps({k: v for k, v in result.items() if k != "different"}, indent=1))
 
 

@@ -10,18 +10,14 @@ order load rate. Writes benchmarks/results/packed_size.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from machine import describe  # benchmarks/ is the script's folder
+from machine import describe, write_results  # benchmarks/ is the script's folder
 
 from img2tex.data.packed import VERSION, PackedSplit, pack_processed
-from img2tex.fileio import atomic_write_text
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def pack_and_measure(src: Path, dst: Path, split: str, levels: int) -> dict[str, object]:
@@ -77,8 +73,6 @@ def main() -> None:
                 **pack_and_measure(folder, Path(tmp) / folder.name, split, args.levels),
             }
             result["sets"].append(row)  # type: ignore[union-attr]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "packed_size.json", json.dumps(result, indent=1) + "\n")
     lines = [
         f"# Packed size (format v{VERSION})\n",
         f"Machine: {result['machine']}\n",
@@ -94,7 +88,7 @@ def main() -> None:
             f"{f.get('index.npy.xz', 0):,} | {f.get('names.txt.xz', 0):,} | {f.get('formulas.txt.xz', 0):,} | "
             f"{r['bytes_per_image']} | {r['mib_per_100k']} | {r['load_images_per_s']:,} |"
         )
-    atomic_write_text(RESULTS / "packed_size.md", "\n".join(lines) + "\n")
+    write_results("packed_size", result, lines)
     print("\n".join(lines))
 
 

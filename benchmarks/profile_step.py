@@ -13,7 +13,6 @@ Writes benchmarks/results/profile_step_<decoder>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from machine import write_results  # benchmarks/ is the script's folder
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from img2tex.architecture import PRESETS
@@ -34,7 +34,6 @@ from img2tex.train import make_optimizer, token_loss
 from img2tex.trainconfig import TrainConfig
 from img2tex.vocab import build_vocab
 
-RESULTS = Path(__file__).parent / "results"
 #: Forward parts: the model's methods and submodules that compute each (none nested in another).
 PARTS = {
     "encoder (convolutions, positions, attention keys)": ("encode",),
@@ -137,9 +136,7 @@ def main() -> None:
         "wall_ms_per_step": wall * 1e3,
         "parts_ms": dict(rows),
     }
-    RESULTS.mkdir(exist_ok=True)
     name = f"profile_step_{args.decoder}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     total = sum(v for _, v in rows)
     lines = [
         f"# One training step, {args.decoder} decoder ({args.preset} preset)",
@@ -156,7 +153,7 @@ def main() -> None:
     ]
     lines += [f"| {k} | {v:.1f} | {v / total:.0%} |" for k, v in rows]
     lines += ["", "Operators by self CPU time:", "", "```", top, "```"]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_results(name, result, lines)
     print("\n".join(lines[: 12 + len(rows)]))
 
 

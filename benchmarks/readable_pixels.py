@@ -21,17 +21,15 @@ from pathlib import Path
 
 import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
-from machine import describe
+from machine import describe, write_results
 from normalizer_pixels import compare
 from PIL import Image
 
-from img2tex.fileio import atomic_write_text
 from img2tex.render import RenderConfig, render_formulas
 from img2tex.tokenizer import to_latex, to_readable
 
 TEST = "im2latex-100k/formulas/val_test_normalized_by_idx.tsv"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "labels.tsv"
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -83,8 +81,6 @@ def main() -> None:
         "render_seconds": round(seconds, 1),
         "not_identical": different,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "readable_pixels.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     lines = [
         "# Readable LaTeX pixel check",
         "",
@@ -105,7 +101,7 @@ def main() -> None:
         lines.append(
             f"- `{str(d['tokens'])[:150]}` -> `{str(d['readable'])[:150]}` ({d.get('why') or d.get('verdict')})"
         )
-    atomic_write_text(RESULTS / "readable_pixels.md", "\n".join(lines) + "\n")
+    write_results("readable_pixels", result, lines)
     print(json.dumps({k: v for k, v in result.items() if k != "not_identical"}, indent=1))
 
 

@@ -10,7 +10,6 @@ benchmarks/results/render_throughput.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -18,13 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
-from machine import describe  # benchmarks/ is the script's folder
+from machine import describe, write_results  # benchmarks/ is the script's folder
 from packed_size import pack_and_measure
 
-from img2tex.fileio import atomic_write_text
 from img2tex.render import RenderConfig, render_formulas
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def corpus(data: Path, n: int) -> list[str]:
@@ -81,8 +77,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result["corpus"] = measure("corpus", corpus(args.data_dir, args.n), args.jobs, Path(tmp))
         result["im2latex_sample"] = measure("im2latex", im2latex_sample(args.data_dir), args.jobs, Path(tmp))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "render_throughput.json", json.dumps(result, indent=1) + "\n")
     lines = [
         f"# Render throughput\n\nMachine: {result['machine']}; jobs: {result['jobs']}\n",
         "| set | formulas | rendered | failed | formulas/s | median w x h | PNG B/img |",
@@ -104,7 +98,7 @@ def main() -> None:
     for key in ("corpus", "im2latex_sample"):
         for lv, p in result[key]["packed"].items():
             lines.append(f"| {key} | {lv} | {p['bytes_per_image']} | {p['mib_per_100k']} | {p['load_images_per_s']} |")
-    atomic_write_text(RESULTS / "render_throughput.md", "\n".join(lines) + "\n")
+    write_results("render_throughput", result, lines)
     print("\n".join(lines))
 
 

@@ -44,10 +44,11 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import RESULTS, describe, write_json  # noqa: E402
+
+from img2tex.fileio import atomic_write_text  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 #: condition -> render options (None: derived from the clean renders by this script)
 CONDITIONS: dict[str, list[str] | None] = {
@@ -184,10 +185,9 @@ def main() -> None:
             table.setdefault(label or model, {})[condition] = rep
             bleu, exact = rep["bleu"], rep["exact_match"]
             print(f"{label or model} {condition}: BLEU {bleu:.2f} exact {exact:.3f}", file=sys.stderr)
-            out_json.parent.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps(results, indent=2) + "\n")
+            write_json(out_json, results)
     if not args.render_only:
-        args.out.with_suffix(".md").write_text(markdown(results))
+        atomic_write_text(args.out.with_suffix(".md"), markdown(results))
 
 
 def markdown(results: dict) -> str:

@@ -26,11 +26,7 @@ import sys
 from pathlib import Path
 
 from error_analysis import accent_reading, align, read_predictions  # benchmarks/ is the script's folder
-from machine import describe
-
-from img2tex.fileio import atomic_write_text
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from machine import describe, write_results
 
 
 def last_epoch_row(run: Path) -> dict:
@@ -102,8 +98,6 @@ def main() -> None:
         "note": args.note,
         "groups": groups,
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_text(RESULTS / f"{args.out_name}.json", json.dumps(result, indent=1) + "\n")
 
     has_val = all("val_bleu_greedy" in r for rows in groups.values() for r in rows)
     head = "| group | run | seed | greedy BLEU-4 (step) |" if has_val else "| group | run |"
@@ -140,7 +134,7 @@ def main() -> None:
             f"| {name} | {len(rows)} |{val} {spread([r['bleu'] for r in rows])} | "
             f"{spread([r['edit_accuracy'] for r in rows])} | {spread([r['accents_same_pct'] for r in rows])} |"
         )
-    atomic_write_text(RESULTS / f"{args.out_name}.md", "\n".join(lines) + "\n")
+    write_results(args.out_name, result, lines)
     print("\n".join(lines))
 
 

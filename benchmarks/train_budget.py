@@ -36,12 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from machine import describe  # benchmarks/ is the script's folder
+from machine import RESULTS, describe, write_json, write_results  # benchmarks/ is the script's folder
 
 from img2tex.trainconfig import TrainConfig
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 IMG2TEX = [sys.executable, "-m", "img2tex.cli"]  # this Python's img2tex, installed or on PYTHONPATH
 
@@ -172,8 +169,7 @@ def main() -> None:
             print(json.dumps({"decoder": name, **point}), flush=True)
             points.append(point)
             result["runs"][name] = {"points": points, "parameters": summary.get("parameters")}
-            RESULTS.mkdir(exist_ok=True)
-            out_json.write_text(json.dumps(result, indent=2) + "\n")
+            write_json(out_json, result)
     lines = [
         "# Quality per CPU-hour",
         "",
@@ -193,7 +189,7 @@ def main() -> None:
     for decoder, r in result["runs"].items():
         cells = [f"{p['val_bleu']:.1f} ({p['step']} steps)" for p in r["points"]]
         lines.append(f"| {decoder} | {r['parameters']:,} | " + " | ".join(cells) + " |")
-    (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out_name, result, lines)  # the JSON as last written, and the table
     print("\n".join(lines))
 
 

@@ -32,10 +32,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from machine import describe  # benchmarks/ is the script's folder
+from machine import describe, write_results  # benchmarks/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def export_rev(rev: str, dest: Path) -> Path:
@@ -160,8 +159,6 @@ def main() -> None:
         base = base or row
         row["tokens_vs_first"] = round(row["tokens_per_s"] / base["tokens_per_s"], 2)
         result["configs"][name] = row
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Training speed, end to end, against an earlier revision",
         "",
@@ -181,7 +178,7 @@ def main() -> None:
             f"| {name} | {row['source']} | {row['processes']} | `{row['options']}` | {row['windows']} "
             f"| {row['samples_per_s']} | {row['tokens_per_s']:.0f} | {row['tokens_vs_first']}× |"
         )
-    (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out_name, result, lines)
     print("\n".join(lines))
 
 
