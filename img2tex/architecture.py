@@ -35,6 +35,10 @@ class ModelConfig:
     #: trained 1.14x faster end to end on 2 cores but learned less per step, and ended a 60-minute
     #: budget at validation BLEU-4 74.4 against the max-pools' 75.6 (benchmarks/results/train_budget.md).
     strided_blocks: int = 0
+    #: Each block's convolutions after its first add their input to their output (x + f(x), as in
+    #: a ResNet's identity shortcut, before the ReLU): no new weights, and the first convolution,
+    #: which changes the channel count, stays plain. Off for the presets unless measured better.
+    residual: bool = False
     emb_dim: int = 64
     hidden_dim: int = 256
     attn_dim: int = 64

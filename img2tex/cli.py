@@ -431,6 +431,14 @@ def train(
             "less per CPU-hour (benchmarks/results/train_budget.md) [default: the preset's]."
         ),
     ] = None,
+    residual: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--residual/--no-residual",
+            help="Each encoder block's convolutions after its first add their input to their output "
+            "(an identity shortcut, no new weights) [default: the preset's].",
+        ),
+    ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
     ] = None,
@@ -567,6 +575,7 @@ def train(
         "--attn-dim": attn_dim,
         "--enc-blocks": enc_blocks,
         "--strided-blocks": strided_blocks,
+        "--residual": residual,
         "--dropout": dropout,
         "--vocab": vocab_path,
     }
@@ -618,6 +627,8 @@ def train(
                     model_cfg.enc_blocks = parse_enc_blocks(enc_blocks)
                 if strided_blocks is not None:
                     model_cfg.strided_blocks = strided_blocks
+                if residual is not None:
+                    model_cfg.residual = residual
                 model_cfg.validate()
             except ModelError as e:
                 raise _fail(str(e), 2) from None

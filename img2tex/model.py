@@ -126,6 +126,8 @@ class Encoder(nn.Module):
         self.pool_after: list[tuple[int, int] | None] = []
         #: Per conv: its stride when it downsamples (a strided block's first conv), else None.
         self.stride: list[tuple[int, int] | None] = []
+        #: Per conv: whether its input is added to its output (`ModelConfig.residual`).
+        self.skip: list[bool] = []
         cin = 1
         for b, (cout, nconv, ph, pw) in enumerate(cfg.enc_blocks):
             strided = b < cfg.strided_blocks and (ph, pw) != (1, 1)
@@ -134,6 +136,7 @@ class Encoder(nn.Module):
                 self.convs.append(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False))
                 self.norms.append(nn.BatchNorm2d(cout))
                 self.stride.append(stride if stride != (1, 1) else None)
+                self.skip.append(cfg.residual and j > 0)
                 last = j == nconv - 1
                 self.pool_after.append((ph, pw) if last and not strided and (ph, pw) != (1, 1) else None)
                 cin = cout
@@ -144,11 +147,12 @@ class Encoder(nn.Module):
         # a training step, benchmarks/results/bench_decoders_cpu.md); the numbers are the same.
         x = images.contiguous(memory_format=torch.channels_last)
         m = image_mask[:, None].to(images.dtype)
-        for conv, norm, pool, stride in zip(self.convs, self.norms, self.pool_after, self.stride):
+        for conv, norm, pool, stride, skip in zip(self.convs, self.norms, self.pool_after, self.stride, self.skip):
             if stride is not None:
                 # Output cell (i, j) is centred on input pixel (2i, 2j): valid exactly when it is.
                 m = m[:, :, :: stride[0], :: stride[1]]
-            x = F.relu(norm(conv(x))) * m
+            y = norm(conv(x))
+            x = F.relu(y + x if skip else y) * m
             if pool is not None:
                 x = F.max_pool2d(x, pool, pool)
                 # Masks are top-left rectangles (padding is bottom/right), so a window holds a

@@ -120,7 +120,8 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
             "--attn-dim",
             "16",
             "--enc-blocks",
-            "8:1:2x2,16:1:2x4",
+            "8:1:2x2,16:2:2x4",
+            "--residual",
             "--dropout",
             "0",
         ],
@@ -131,7 +132,8 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert (run_dir / "last" / "model.safetensors").is_file()
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["label_smoothing"] == 0.1 and saved["model"]["attn_dim"] == 16
-    assert saved["model"]["enc_blocks"] == [[8, 1, 2, 2], [16, 1, 2, 4]] and saved["model"]["dropout"] == 0
+    assert saved["model"]["enc_blocks"] == [[8, 1, 2, 2], [16, 2, 2, 4]] and saved["model"]["dropout"] == 0
+    assert saved["model"]["residual"] is True
     code, out, err = run(
         ["train", str(data / "packed"), "-o", str(tmp_path / "r2"), "--dropout", "1"], capsys, monkeypatch
     )

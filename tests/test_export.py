@@ -17,7 +17,8 @@ from img2tex.export import ENCODER, MANIFEST, STEP, check_export, export_model, 
 
 
 def tiny_folder(d: Path, tokens: list[str], seed: int, **cfg: object) -> Path:
-    """A saved, untrained tiny model folder over `tokens` (`cfg`: cell, decoder, strided_blocks)."""
+    """A saved, untrained tiny model folder over `tokens` (`cfg`: cell, decoder, strided_blocks,
+    residual, enc_blocks)."""
     from img2tex.architecture import ModelConfig
     from img2tex.images import ImageConfig
     from img2tex.model import Img2TexModel
@@ -27,7 +28,7 @@ def tiny_folder(d: Path, tokens: list[str], seed: int, **cfg: object) -> Path:
     vocab = build_vocab([tokens])
     model_cfg = ModelConfig(
         vocab_size=len(vocab),
-        enc_blocks=[(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)],
+        enc_blocks=cfg.pop("enc_blocks", [(8, 1, 2, 2), (16, 1, 2, 2), (16, 1, 2, 2)]),
         emb_dim=8,
         hidden_dim=16,
         attn_dim=8,
@@ -103,19 +104,35 @@ def test_missing_or_damaged_export(exported: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cell", "decoder", "strided"),
-    [("gru", "feeding", 0), ("lstm", "parallel", 0), ("gru", "parallel", 0), ("lstm", "parallel", 2)],
+    ("cell", "decoder", "strided", "residual"),
+    [
+        ("gru", "feeding", 0, False),
+        ("lstm", "parallel", 0, False),
+        ("gru", "parallel", 0, False),
+        ("lstm", "parallel", 2, False),
+        ("lstm", "parallel", 0, True),
+    ],
 )
-def test_other_models_export(tmp_path: Path, cell: str, decoder: str, strided: int) -> None:
+def test_other_models_export(tmp_path: Path, cell: str, decoder: str, strided: int, residual: bool) -> None:
     """A GRU has no cell state (c is (B, 0)), the parallel decoder two layers of state, a strided
-    encoder convolutions with a stride: the graphs still export and decode like torch."""
+    encoder convolutions with a stride, a residual one shortcuts: the graphs still export and
+    decode like torch."""
     from img2tex.decoding.hypotheses import DecodeConfig
     from img2tex.decoding.ort import OrtEngine
     from img2tex.decoding.search import decode
     from img2tex.decoding.torch_engine import TorchEngine
 
     model, vocab, _ = load_model(
-        tiny_folder(tmp_path / "g", ["a", "b", "c"], seed=1, cell=cell, decoder=decoder, strided_blocks=strided)
+        tiny_folder(
+            tmp_path / "g",
+            ["a", "b", "c"],
+            seed=1,
+            cell=cell,
+            decoder=decoder,
+            strided_blocks=strided,
+            residual=residual,
+            enc_blocks=[(8, 2, 2, 2), (16, 2, 2, 2), (16, 1, 2, 2)],
+        )
     )
     export_model(tmp_path / "g")
     images = np.random.default_rng(1).random((2, 1, 32, 64), dtype=np.float32)

@@ -17,11 +17,12 @@ def test_forward_shapes(cell, tiny_model):
     assert mem.feats.shape == (3, 4 * 8, 16) and mem.mask.all()
 
 
-@pytest.mark.parametrize("strided", [0, 2])
-def test_padding_does_not_change_output(tiny_model, strided):
+@pytest.mark.parametrize(("strided", "residual"), [(0, False), (2, False), (0, True), (2, True)])
+def test_padding_does_not_change_output(tiny_model, strided, residual):
     """A padded image in a batch decodes like the same image alone (masks + zero padding), also
-    when blocks downsample by a strided convolution (its cells are centred on the same pixels)."""
-    m = tiny_model(strided_blocks=strided)
+    when blocks downsample by a strided convolution (its cells are centred on the same pixels)
+    and when convolutions add their (masked) input to their output."""
+    m = tiny_model(strided_blocks=strided, residual=residual)
     img = torch.rand(1, 1, 32, 48)
     alone = m(img, torch.ones(1, 32, 48, dtype=torch.bool), torch.tensor([[1, 5, 6]]))
     big = torch.zeros(2, 1, 48, 96)
@@ -44,6 +45,27 @@ def test_strided_blocks_give_the_pooled_grid(tiny_model):
     assert [p is None for p in m.encoder.pool_after] == [True, True, True, True, False]
     img, mask = torch.rand(1, 1, 32, 48), torch.ones(1, 32, 48, dtype=torch.bool)
     assert m.encode(img, mask).feats.shape == tiny_model().encode(img, mask).feats.shape == (1, 4 * 6, 16)
+
+
+def test_residual_adds_no_weights_and_skips_the_later_convolutions(tiny_model):
+    """`residual` adds each block's later convolutions' input to their output, with the plain
+    encoder's weights: a residual convolution whose weights are zero passes its input through."""
+    plain, res = tiny_model(), tiny_model(residual=True)
+    res.load_state_dict(plain.state_dict())  # strict: the same weights, no new ones
+    # Blocks of 1, 2 and 2 convolutions: the second of each block of two is residual.
+    assert res.encoder.skip == [False, False, True, False, True]
+    img, mask = torch.rand(1, 1, 32, 48), torch.ones(1, 32, 48, dtype=torch.bool)
+    assert not torch.allclose(res.encode(img, mask).feats, plain.encode(img, mask).feats)
+    with torch.no_grad():
+        for i in (2, 4):  # a zero convolution and a normalization that keeps zero at zero
+            res.encoder.convs[i].weight.zero_()
+            res.encoder.norms[i].bias.zero_()
+            res.encoder.norms[i].running_mean.zero_()
+        enc, x = res.encoder, img
+        for i in (0, 1, 3):  # what is left: each block's first convolution, then the block's 2x2 pool
+            x = torch.nn.functional.max_pool2d(torch.relu(enc.norms[i](enc.convs[i](x))), 2, 2)
+    out, _ = res.encoder(img, mask)
+    assert torch.allclose(out, x, atol=1e-5)
 
 
 @pytest.mark.parametrize(("blocks", "strided"), [([(8, 1, 2, 2)], 2), ([(8, 1, 2, 4)], 1)])
