@@ -53,24 +53,20 @@ def git(*args: str) -> str:
     return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def train_command(src: Path, processes: int = 1) -> list[str]:
-    """`img2tex train` of the img2tex under SRC, with --no-export where that revision has it; with
-    several processes, under torchrun (which gives each process one thread unless OMP_NUM_THREADS
-    is set)."""
+def train_command(src: Path) -> list[str]:
+    """`img2tex train` of the img2tex under SRC, with --no-export where that revision has it."""
     cmd = [sys.executable, "-m", "img2tex.cli", "train"]
     helptext = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env=_env(src), cwd=src).stdout
-    cmd += ["--no-export"] if "--no-export" in helptext else []
-    if processes > 1:
-        cmd[1:3] = [
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            str(processes),
-            "-m",
-            "img2tex.cli",
-        ]
-    return cmd
+    return cmd + (["--no-export"] if "--no-export" in helptext else [])
+
+
+def under_torchrun(cmd: list[str], processes: int) -> list[str]:
+    """CMD (`python -m img2tex.cli ...`) run by torchrun with PROCESSES processes, which gives each
+    one thread unless OMP_NUM_THREADS is set; CMD itself for one process."""
+    if processes == 1:
+        return cmd
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    return [cmd[0], *torchrun, *cmd[1:]]
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -120,13 +116,19 @@ def main() -> None:
     old_commit, new_commit = git("rev-parse", "--short", args.old_rev), git("rev-parse", "--short", "HEAD")
     if git("status", "--porcelain", "img2tex"):
         new_commit += " with uncommitted changes to img2tex/"
-    trains = {(w, n): train_command(srcs[w], n) for _, w, n, _ in configs}
+    trains = {which: train_command(src) for which, src in srcs.items()}  # one --help per source
     windows: dict[str, dict[str, list[float]]] = {name: {"samples": [], "tokens": []} for name, *_ in configs}
     try:
         for rnd in range(args.rounds):
             for name, which, procs, opts in configs:
                 rows = train_run(
-                    srcs[which], trains[which, procs], data, vocab, work / "speed_vs_rev" / name, args.steps, opts
+                    srcs[which],
+                    under_torchrun(trains[which], procs),
+                    data,
+                    vocab,
+                    work / "speed_vs_rev" / name,
+                    args.steps,
+                    opts,
                 )
                 kept = rows[1:]  # the first window holds start-up and warm-up
                 windows[name]["samples"] += [r["samples_per_s"] for r in kept]
