@@ -30,13 +30,13 @@ import torch
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from machine import write_results
 
-from img2tex.architecture import PRESETS
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.search import decode
 from img2tex.decoding.torch_engine import TorchEngine
-from img2tex.model import Img2TexModel, count_parameters
-from img2tex.train import make_optimizer, token_loss
-from img2tex.trainconfig import TrainConfig
+from img2tex.network.config import PRESETS
+from img2tex.network.model import Img2TexModel, count_parameters
+from img2tex.training.config import TrainConfig
+from img2tex.training.trainer import make_optimizer, token_loss
 
 VOCAB = 500
 SAMPLE = "im2latex-100k/sample/formulas.norm.lst"  # under --data-dir

@@ -31,14 +31,14 @@ from pathlib import Path
 import torch
 from machine import describe, write_results  # benchmarks/ is the script's folder
 
-from img2tex.architecture import PRESETS
 from img2tex.data.dataset import SplitDataset
 from img2tex.data.layout import open_split
 from img2tex.data.pipeline import BucketBatchSampler, Collate
 from img2tex.images import ImageConfig
-from img2tex.model import Img2TexModel
-from img2tex.train import make_optimizer, token_loss
-from img2tex.trainconfig import TrainConfig
+from img2tex.network.config import PRESETS
+from img2tex.network.model import Img2TexModel
+from img2tex.training.config import TrainConfig
+from img2tex.training.trainer import make_optimizer, token_loss
 from img2tex.vocab import Vocab
 
 MODES = ("eager", "encoder", "model")

@@ -135,8 +135,8 @@ def speed(work: Path, model: str | None, n_folder: int) -> dict:
 
 
 def model_size(model: str | None) -> dict:
-    from img2tex.checkpoint import load_model
-    from img2tex.model import count_parameters
+    from img2tex.network.checkpoint import load_model
+    from img2tex.network.model import count_parameters
     from img2tex.predict import default_model_dir
 
     d = Path(model) if model else default_model_dir()

@@ -28,15 +28,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import RESULTS, describe, write_json  # noqa: E402
 
-from img2tex.architecture import cpu_config  # noqa: E402
 from img2tex.data.layout import open_split  # noqa: E402
 from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset  # noqa: E402
 from img2tex.data.split import ConcatSplit  # noqa: E402
 from img2tex.fileio import atomic_write_text  # noqa: E402
 from img2tex.images import ImageConfig  # noqa: E402
-from img2tex.model import Img2TexModel  # noqa: E402
-from img2tex.train import autocast, make_optimizer, token_loss  # noqa: E402
-from img2tex.trainconfig import TrainConfig
+from img2tex.network.config import cpu_config  # noqa: E402
+from img2tex.network.model import Img2TexModel  # noqa: E402
+from img2tex.training.config import TrainConfig
+from img2tex.training.trainer import autocast, make_optimizer, token_loss  # noqa: E402
 from img2tex.vocab import build_vocab  # noqa: E402
 
 

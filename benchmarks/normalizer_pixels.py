@@ -3,7 +3,7 @@
 Usage: python benchmarks/normalizer_pixels.py [--jobs 0]
 Renders im2latex's 1,200 raw sample formulas and their normalized forms (`to_latex(normalize(raw))`:
 the token form with dimensions written unspaced, as it must be typeset) with
-`img2tex.render.render_formulas` (default settings: the processed im2latex look, 200 dpi,
+`img2tex.rendering.renderer.render_formulas` (default settings: the processed im2latex look, 200 dpi,
 cropped, padded 8 px, halved) and compares each pair. Writes
 benchmarks/results/normalizer_pixels.json and .md.
 
@@ -35,7 +35,7 @@ from PIL import Image
 
 from img2tex.errors import FormulaError
 from img2tex.fileio import read_lines
-from img2tex.render import RenderConfig, render_formulas
+from img2tex.rendering.renderer import RenderConfig, render_formulas
 from img2tex.tokenizer import normalize, to_latex
 
 SAMPLE = "im2latex-100k/sample/formulas.raw.lst"  # under --data-dir

@@ -24,14 +24,14 @@ import torch
 from machine import write_results  # benchmarks/ is the script's folder
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from img2tex.architecture import PRESETS
 from img2tex.data.dataset import SplitDataset
 from img2tex.data.layout import open_split
 from img2tex.data.pipeline import BucketBatchSampler, Collate
 from img2tex.images import ImageConfig
-from img2tex.model import Img2TexModel
-from img2tex.train import make_optimizer, token_loss
-from img2tex.trainconfig import TrainConfig
+from img2tex.network.config import PRESETS
+from img2tex.network.model import Img2TexModel
+from img2tex.training.config import TrainConfig
+from img2tex.training.trainer import make_optimizer, token_loss
 from img2tex.vocab import build_vocab
 
 #: Forward parts: the model's methods and submodules that compute each (none nested in another).

@@ -4,7 +4,7 @@ Usage: python benchmarks/readable_pixels.py --data-dir ../shared/data [--count 3
 
 Takes the first COUNT test formulas of im2latex-100k (normalized, as `predict` would emit
 them) plus the examples' labels, renders each in its token form (`to_latex`) and its readable
-form (`to_readable`) with `img2tex.render.render_formulas` defaults, and compares each pair with
+form (`to_readable`) with `img2tex.rendering.renderer.render_formulas` defaults, and compares each pair with
 `normalizer_pixels.compare` (identical bytes, near-identical, different). `to_readable` only
 changes whitespace where TeX ignores it, so every pair should be byte-identical. Writes
 benchmarks/results/readable_pixels.json and .md.
@@ -25,7 +25,7 @@ from machine import describe, write_results
 from normalizer_pixels import compare
 from PIL import Image
 
-from img2tex.render import RenderConfig, render_formulas
+from img2tex.rendering.renderer import RenderConfig, render_formulas
 from img2tex.tokenizer import to_latex, to_readable
 
 TEST = "im2latex-100k/formulas/val_test_normalized_by_idx.tsv"

@@ -20,7 +20,7 @@ from data_dir import add_data_dir, data_file  # benchmarks/ is the script's fold
 from machine import describe, write_results  # benchmarks/ is the script's folder
 from packed_size import pack_and_measure
 
-from img2tex.render import RenderConfig, render_formulas
+from img2tex.rendering.renderer import RenderConfig, render_formulas
 
 
 def corpus(data: Path, n: int) -> list[str]:

@@ -139,7 +139,7 @@ def switched_off(step: str | None) -> Iterator[None]:
 
 def score(model: str, data: Path, scale: float | None, engine: str, device: str) -> dict[str, object]:
     from img2tex.data.layout import open_split
-    from img2tex.evaluate import evaluate
+    from img2tex.scoring.evaluate import evaluate
 
     split = open_split(data, "test")
     rep = evaluate(model, split, beam=1, progress=False, scale=scale, engine=engine, device=device)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from machine import RESULTS, describe, write_json, write_results  # benchmarks/ is the script's folder
 
-from img2tex.trainconfig import TrainConfig
+from img2tex.training.config import TrainConfig
 
 IMG2TEX = [sys.executable, "-m", "img2tex.cli"]  # this Python's img2tex, installed or on PYTHONPATH
 

@@ -65,7 +65,7 @@ class ImageConfig:
       (8 px before their 2x downsampling).
     - ``text_height``: the typical glyph height in px, as `estimate_text_height` measures it on
       those renders: measured on 300 im2markup sample formulas rendered at 200 dpi (12pt
-      article), cropped, padded 8 px and halved (img2tex.render's defaults), the median
+      article), cropped, padded 8 px and halved (img2tex.rendering.renderer's defaults), the median
       estimate is 9.7 px (formula height median 44 px, as in im2latex). Images are rescaled so
       that their estimate matches this value; for data rendered otherwise, set it with
       `measure_text_height` on a sample of the training images.

@@ -106,7 +106,7 @@ class Img2Tex:
         engine: str = "auto",
     ) -> None:
         from img2tex.decoding.engine import pick_engine
-        from img2tex.modelfile import load_config, load_vocab
+        from img2tex.network.folder import load_config, load_vocab
 
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.model_cfg, self.image_cfg, _ = load_config(self.model_dir)
@@ -190,9 +190,9 @@ class Img2Tex:
     def attention_picture(self, array: Any, tokens: str) -> bytes:
         """A PNG of where the model looked for each of `tokens` (its token-form answer for the
         image `array`, preprocessed as `prepare` makes it): one panel per token, see
-        `img2tex.attention`."""
-        from img2tex.attention import attention_maps, draw_attention, grid_shape
+        `img2tex.network.attention`."""
         from img2tex.images import batch_arrays
+        from img2tex.network.attention import attention_maps, draw_attention, grid_shape
         from img2tex.tokenizer import tokenize
 
         self.load()

@@ -204,4 +204,4 @@ SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 10:05: $WORK/runs/gpu_E
 cp "$SRC/model.safetensors" "$SRC/config.json" "$SRC/vocab.json" "$DEST/"
 img2tex export "$DEST"
 cp "$RUN/log.jsonl" "$RUN/config.json" models/training/
-python -c 'from pathlib import Path; from img2tex.runlog import draw_run; draw_run(Path("models/training"))'  # loss.png
+python -c 'from pathlib import Path; from img2tex.training.runlog import draw_run; draw_run(Path("models/training"))'  # loss.png

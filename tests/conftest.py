@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from img2tex.architecture import ModelConfig
-from img2tex.checkpoint import save_model
 from img2tex.images import ImageConfig
-from img2tex.model import Img2TexModel
+from img2tex.network.checkpoint import save_model
+from img2tex.network.config import ModelConfig
+from img2tex.network.model import Img2TexModel
 from img2tex.vocab import build_vocab
 
 SHARED_IM2LATEX = Path("/work/shared/data/im2latex-100k")

@@ -242,7 +242,7 @@ def test_predict_needs_no_torch(capsys, monkeypatch):
 
 
 def test_render_look_options_and_their_errors(tmp_path, capsys, monkeypatch, needs_latex):
-    from img2tex.render import font_available
+    from img2tex.rendering.renderer import font_available
 
     formulas = tmp_path / "f.lst"
     formulas.write_text("\n".join(FORMULAS) + "\n")

@@ -93,7 +93,7 @@ def test_shipped_model_reads_the_examples():
     from pathlib import Path
 
     from img2tex.data.layout import open_split
-    from img2tex.metrics import score
+    from img2tex.scoring.metrics import score
 
     try:
         model_dir = default_model_dir()

@@ -216,7 +216,7 @@ def test_readable_form_typesets_as_the_token_form(tmp_path, needs_latex):
     import numpy as np
     from PIL import Image
 
-    from img2tex.render import RenderConfig, render_formulas
+    from img2tex.rendering.renderer import RenderConfig, render_formulas
 
     labels = Path(__file__).resolve().parents[1] / "examples" / "labels.tsv"
     tokens = [line.split("\t")[1] for line in labels.read_text(encoding="utf-8").splitlines() if "\t" in line]

@@ -66,7 +66,7 @@ def require_torch(what: str) -> None:
 def pick_engine(engine: str, device: str, model_dir: Path) -> str:
     """'onnx' or 'torch' for a request: `engine` auto takes ONNX Runtime on the CPU when the model
     folder holds an export, torch otherwise (CUDA, or a folder never exported)."""
-    from img2tex.export import has_export
+    from img2tex.network.export import has_export
 
     if engine not in ENGINES:
         raise ModelError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -95,9 +95,9 @@ def load_engine(model_dir: str | Path, device: str = "auto", engine: str = "auto
 
         return OrtEngine(d), "cpu"
     require_torch("decoding with the torch engine (--device cuda, or a model folder without an ONNX export)")
-    from img2tex.checkpoint import load_model
     from img2tex.decoding.torch_engine import TorchEngine
     from img2tex.device import pick_device
+    from img2tex.network.checkpoint import load_model
 
     dev = pick_device(device)
     model, _, _ = load_model(d, dev)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from img2tex.errors import ModelError
-from img2tex.export import ENCODER, ENCODER_IO, STEP, STEP_IO, check_export
+from img2tex.network.export import ENCODER, ENCODER_IO, STEP, STEP_IO, check_export
 
 OrtState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # h, c, feats, keys, mask
 

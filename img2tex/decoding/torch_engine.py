@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from img2tex.model import Img2TexModel, State
+from img2tex.network.model import Img2TexModel, State
 
 
 class TorchEngine:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from img2tex.checkpoint import load_model
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.ort import OrtEngine
 from img2tex.decoding.search import decode
 from img2tex.decoding.torch_engine import TorchEngine
 from img2tex.images import batch_arrays, load_image, preprocess
-from img2tex.modelfile import load_config
+from img2tex.network.checkpoint import load_model
+from img2tex.network.folder import load_config
 from img2tex.predict import default_model_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -48,7 +48,7 @@ def rendered_arrays(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray
     if shutil.which("latex") is None or shutil.which("dvipng") is None:
         pytest.skip("needs latex and dvipng")
     from img2tex.data.layout import open_split
-    from img2tex.render import RenderConfig, render_formulas
+    from img2tex.rendering.renderer import RenderConfig, render_formulas
 
     out = tmp_path_factory.mktemp("renders")
     render_formulas(FORMULAS, out, RenderConfig(jobs=1))

@@ -11,7 +11,7 @@ from img2tex.decoding.engine import load_engine
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.splits import decode_split
 from img2tex.images import ImageConfig
-from img2tex.modelfile import load_config, load_vocab
+from img2tex.network.folder import load_config, load_vocab
 
 
 def test_an_unreadable_image_scores_as_empty_and_the_rest_decode(model_dir: Path, fake_split: type) -> None:

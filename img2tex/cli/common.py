@@ -1,0 +1,75 @@
+"""What every command shares: the Typer app, stderr console, exit codes and option helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from img2tex import __version__
+from img2tex.progress import stderr_console
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+BEAM_HELP = "Beam width; 1 = greedy (fastest), 5 = a little more accurate."
+
+app = typer.Typer(
+    name="img2tex",
+    help="Read an image of a mathematical formula and write the LaTeX that typesets it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+console = stderr_console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"img2tex {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Read an image of a mathematical formula and write the LaTeX that typesets it.
+
+    **Examples**
+
+      img2tex predict formula.png
+
+      img2tex predict scans/ --out tex/          (one .tex per image)
+
+      find . -name '*.png' | img2tex predict - --json
+    """
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options a user set: every option defaults to None ("not given"), so a config's own
+    dataclass defaults stay the one source of defaults."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def writable_folder(folder: Path, option: str) -> None:
+    """Make `folder` (and its parents) or fail in one line before any work is done."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"{option} {folder}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise fail(f"{option} {folder}: folder is not writable")
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)

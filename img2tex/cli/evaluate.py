@@ -1,0 +1,100 @@
+"""`img2tex eval`: decode a labelled split and score it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from img2tex.cli.common import BEAM_HELP, app, console, fail, given
+from img2tex.decoding.hypotheses import DecodeConfig
+
+
+# --------------------------------------------------------------------------------------- eval
+@app.command("eval")
+def evaluate_command(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (any layout) holding the split to score.")],
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    split: Annotated[str, typer.Option(help="Split to decode.")] = "test",
+    beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
+    limit: Annotated[Optional[int], typer.Option(help="Score only the first N images.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images decoded together [default: 32].")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for predictions.tsv and report.json.")
+    ] = None,
+    rescale: Annotated[
+        bool,
+        typer.Option(
+            "--rescale/--no-rescale",
+            help="Estimate each image's glyph size and rescale it (for images not rendered like the training data).",
+        ),
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
+            "(onnx on the CPU when the model folder has an export)."
+        ),
+    ] = "auto",
+    normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
+    image_match: Annotated[
+        bool,
+        typer.Option(
+            "--image-match",
+            help="Also render each prediction and its reference (needs LaTeX) and report im2markup's "
+            "image-match accuracy and the share of predictions that do not compile.",
+        ),
+    ] = False,
+) -> None:
+    """Decode a split and score it: BLEU-4, token edit distance, edit accuracy, exact match.
+
+    BLEU-4 is sacrebleu's corpus BLEU over the space-separated normalized tokens (no further
+    tokenization); edit accuracy is im2markup's 1 - sum(lev) / sum(max(len_ref, len_hyp)) over
+    tokens. The table goes to stderr, the JSON report to stdout.
+
+    **Examples**
+
+      img2tex eval data/test --split test --beam 5 -o results/test-beam5
+
+      img2tex eval data/im2latex-100k --split test --normalize --limit 500
+
+      img2tex eval data/test --split test --image-match --limit 1000
+    """
+    from rich.table import Table
+
+    from img2tex.data.layout import open_split
+    from img2tex.predict import default_model_dir
+    from img2tex.scoring.evaluate import evaluate
+
+    data_split = open_split(data, split, normalize=normalize)
+    if len(data_split) == 0:
+        raise fail(f"{data}: split {split!r} is empty")
+    report = evaluate(
+        model if model is not None else default_model_dir(),
+        data_split,
+        beam=beam,
+        limit=limit,
+        out_dir=out,
+        device=device,
+        scale=None if rescale else 1.0,
+        engine=engine,
+        image_match=image_match,
+        **given(batch_size=batch_size),
+    )
+    table = Table(title=f"{split}: {report['count']} images, beam {beam}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("BLEU-4", f"{report['bleu']:.2f}")
+    table.add_row("edit accuracy (im2markup)", f"{report['edit_accuracy']:.2%}")
+    table.add_row("mean normalized edit distance", f"{report['mean_edit_distance']:.4f}")
+    table.add_row("exact match", f"{report['exact_match']:.2%}")
+    if "image_match" in report:
+        im = report["image_match"]
+        table.add_row("image match (im2markup)", f"{im['accuracy']:.2%}")
+        table.add_row("predictions that do not compile", f"{im['not_compiled']:.2%}")
+    table.add_row("images/s", f"{report['images_per_s']:.1f}")
+    console.print(table)
+    typer.echo(json.dumps(report))
