@@ -50,7 +50,8 @@ class TrainingBar:
 
     def __init__(self, bar: Progress, steps_per_epoch: int) -> None:
         self._bar = bar
-        self._task = bar.add_task("train", total=steps_per_epoch, epoch="", loss=float("nan"), sps=0.0, tps=0.0)
+        # Shown as text: "-" until the first step, then the running mean since the last log line.
+        self._task = bar.add_task("train", total=steps_per_epoch, epoch="", loss="-", sps="-", tps="-")
 
     def start_epoch(self, label: str, completed: int) -> None:
         self._bar.update(self._task, completed=completed, epoch=label)
@@ -59,7 +60,7 @@ class TrainingBar:
         self._bar.update(self._task, advance=1)
 
     def show(self, loss: float, samples_per_s: float, tokens_per_s: float) -> None:
-        self._bar.update(self._task, loss=loss, sps=samples_per_s, tps=tokens_per_s)
+        self._bar.update(self._task, loss=f"{loss:.3f}", sps=f"{samples_per_s:.0f}", tps=f"{tokens_per_s:.0f}")
 
     def print(self, message: str) -> None:
         self._bar.console.print(message, highlight=False)
@@ -72,7 +73,7 @@ def training_bar(steps_per_epoch: int, enabled: bool = True) -> Iterator[Trainin
         TextColumn("[bold]epoch {task.fields[epoch]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[sps]:.0f} samples/s  {task.fields[tps]:.0f} tok/s"),
+        TextColumn("loss {task.fields[loss]}  {task.fields[sps]} samples/s  {task.fields[tps]} tok/s"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

@@ -104,3 +104,43 @@ def shared_im2latex() -> Path:
     if not SHARED_IM2LATEX.is_dir():
         pytest.skip("shared im2latex-100k data not present")
     return SHARED_IM2LATEX
+
+
+#: Formulas of the `distributed_root` pages (normalized token form, as the shipped model reads them).
+PAGE_FORMULAS = [
+    "x ^ { 2 } + y ^ { 2 } = z ^ { 2 }",
+    "\\frac { a } { b } = c",
+    "\\alpha + \\beta",
+    "E = m c ^ { 2 }",
+    "\\sqrt { x + 1 }",
+    "f ( x ) = \\sin x",
+]
+
+
+@pytest.fixture(scope="session")
+def distributed_root(tmp_path_factory: pytest.TempPathFactory, needs_latex: None) -> Path:
+    """im2latex-100k as distributed, made of real renders: im2latex_formulas.lst, im2latex_train.lst
+    and im2latex_test.lst (the same six formulas), and formula_images/ holding full A4 pages
+    (1654x2339, ink in the alpha channel of a transparent page, as the dataset's are) with each
+    formula rendered at 200 dpi without the processed look's 2x downsampling: its glyphs twice
+    the model's size, as in the dataset's own pages."""
+    from PIL import Image
+
+    from img2tex.rendering.renderer import RenderConfig, render_formulas
+
+    root = tmp_path_factory.mktemp("im2latex_distributed")
+    renders = root.parent / (root.name + "_renders")
+    names = [f"page{i}" for i in range(len(PAGE_FORMULAS))]
+    render_formulas(PAGE_FORMULAS, renders, RenderConfig(downsample=1, jobs=1), names=names, split="train")
+    (root / "formula_images").mkdir()
+    for i, name in enumerate(names):
+        ink = 255 - np.asarray(Image.open(renders / "images_processed" / f"{name}.png").convert("L"))
+        page = np.zeros((2339, 1654, 4), np.uint8)
+        top, left = 180 + 40 * i, 300 + 25 * i
+        page[top : top + ink.shape[0], left : left + ink.shape[1], 3] = ink
+        Image.fromarray(page, "RGBA").save(root / "formula_images" / f"{name}.png")
+    (root / "im2latex_formulas.lst").write_text("\n".join(PAGE_FORMULAS) + "\n", encoding="utf-8")
+    lines = "".join(f"{i} {name} basic\n" for i, name in enumerate(names))
+    for split in ("train", "test"):
+        (root / f"im2latex_{split}.lst").write_text(lines, encoding="utf-8")
+    return root

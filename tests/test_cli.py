@@ -36,7 +36,7 @@ def test_version(capsys, monkeypatch):
     assert code == 0 and out.strip() == f"img2tex {__version__}"
 
 
-@pytest.mark.parametrize("command", ["predict", "eval", "train", "render", "vocab", "corpus", "export"])
+@pytest.mark.parametrize("command", ["predict", "eval", "train", "render", "vocab", "corpus", "pack", "export"])
 def test_every_command_explains_itself(command, capsys, monkeypatch):
     code, out, _ = run([command, "--help"], capsys, monkeypatch)
     assert code == 0
@@ -288,3 +288,32 @@ def test_predict_into_a_folder_that_cannot_be_made(tmp_path, capsys, monkeypatch
         code, out, err = run(["predict", example, option, str(tmp_path / "file" / "sub")], capsys, monkeypatch)
         assert code == 1 and out == "" and f"{option} " in err and "cannot create the folder" in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_help_prints_angle_bracket_tokens(capsys, monkeypatch):
+    code, out, _ = run(["vocab", "--help"], capsys, monkeypatch)
+    assert code == 0 and "<unk>" in out
+
+
+def test_pack_then_eval_on_the_distributed_layout(distributed_root, tmp_path, capsys, monkeypatch):
+    """`pack` stores im2latex-100k's full pages at the model's glyph size: `eval` on the pack
+    answers as `eval` on the pages does (both as `predict` reads them)."""
+    code, out, err = run(
+        ["pack", str(distributed_root), "--split", "test", "-o", str(tmp_path / "p")], capsys, monkeypatch
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["packed"] == report["rescaled"] == 6 and report["skipped"] == 0
+    code, out, _ = run(["eval", str(distributed_root), "--beam", "1"], capsys, monkeypatch)
+    pages = json.loads(out)
+    code2, out, _ = run(["eval", str(tmp_path / "p"), "--beam", "1"], capsys, monkeypatch)
+    packed = json.loads(out)
+    assert code == code2 == 0
+    assert abs(pages["bleu"] - packed["bleu"]) < 5 and pages["exact_match"] >= 0.5
+
+
+def test_train_on_full_pages_suggests_pack(distributed_root, tmp_path, capsys, monkeypatch):
+    args = ["train", str(distributed_root), "-o", str(tmp_path / "run"), "--preset", "cpu", "--max-steps", "1"]
+    code, _, err = run([*args, "--no-export", "--batch-size", "2"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "img2tex pack" in err

@@ -21,15 +21,36 @@ from img2tex.errors import Img2TexError
 
 __all__ = ["app", "main"]
 
-#: Command modules, in the order `--help` lists their commands.
-COMMANDS = ("render", "data", "train", "evaluate", "predict", "serve", "export")
-for _module in COMMANDS:
-    importlib.import_module(f"img2tex.cli.{_module}")
+#: Command -> the module that defines it; modules in the order `--help` lists their commands.
+COMMANDS = {
+    "render": "render",
+    "vocab": "data",
+    "corpus": "data",
+    "pack": "data",
+    "train": "train",
+    "eval": "evaluate",
+    "predict": "predict",
+    "serve": "serve",
+    "export": "export",
+}
+
+
+def register(argv: list[str] | None = None) -> None:
+    """Import the command modules (each registers its commands on `app`): only the named
+    command's when `argv` names one, so that `img2tex predict` does not import the renderer,
+    the corpus builder or the trainer's settings (a third of its start-up); all of them for
+    `--help` and anything else."""
+    args = sys.argv[1:] if argv is None else argv
+    first = next((a for a in args if not a.startswith("-")), None)
+    modules = [COMMANDS[first]] if first in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"img2tex.cli.{module}")
 
 
 def main() -> None:
     """Console-script entry point: one-line errors instead of tracebacks."""
     try:
+        register()
         app()
     except Img2TexError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -25,12 +25,14 @@ def evaluate_command(
         Optional[Path], typer.Option("--out", "-o", help="Folder for predictions.tsv and report.json.")
     ] = None,
     rescale: Annotated[
-        bool,
+        Optional[bool],
         typer.Option(
             "--rescale/--no-rescale",
-            help="Estimate each image's glyph size and rescale it (for images not rendered like the training data).",
+            help="Bring every image to the model's glyph size as predict does (--rescale), or read every image "
+            "as stored (--no-rescale) [default: by layout: im2latex-100k's full pages and folders of your own "
+            "images are rescaled, renders and packed data are not].",
         ),
-    ] = False,
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     engine: Annotated[
         str,
@@ -59,7 +61,7 @@ def evaluate_command(
 
       img2tex eval data/test --split test --beam 5 -o results/test-beam5
 
-      img2tex eval data/im2latex-100k --split test --normalize --limit 500
+      img2tex eval data/im2latex-100k --split test --normalize --limit 500   (the distributed full pages)
 
       img2tex eval data/test --split test --image-match --limit 1000
     """
@@ -79,7 +81,7 @@ def evaluate_command(
         limit=limit,
         out_dir=out,
         device=device,
-        scale=None if rescale else 1.0,
+        scale="auto" if rescale is None else (None if rescale else 1.0),
         engine=engine,
         image_match=image_match,
         **given(batch_size=batch_size),

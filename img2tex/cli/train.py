@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from img2tex.cli.common import EXIT_INTERRUPTED, app, console, fail, given
+from img2tex.data.split import ConcatSplit, Split, needs_rescale
 from img2tex.errors import ModelError
 from img2tex.network.config import DEFAULT_PRESET
 from img2tex.training.config import RESUME_CHANGEABLE, TrainConfig
@@ -184,6 +185,15 @@ def train(
     normalize: Annotated[
         bool, typer.Option(help="Normalize raw im2latex formulas (im2latex_formulas.lst) first.")
     ] = False,
+    rescale: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--rescale/--no-rescale",
+            help="Bring every image to the model's glyph size as predict does, or read every image as stored "
+            "[default: by layout: im2latex-100k's full pages and folders of your own images are rescaled, "
+            "renders and packed data are not].",
+        ),
+    ] = None,
 ) -> None:
     """Train a model with teacher forcing: token cross-entropy, Adam, gradient clipping, batches
     bucketed by image size and formula length.
@@ -200,7 +210,7 @@ def train(
       torchrun --nproc_per_node 4 -m img2tex.cli train data/train/packed --val data/val -o runs/big --preset paper
       (4 processes, e.g. 4 GPUs: each step sees 4 x --batch-size images)
     """
-    from img2tex.data.layout import open_split, open_splits
+    from img2tex.data.layout import open_split
     from img2tex.decoding.engine import require_torch
     from img2tex.network.config import PRESETS, parse_enc_blocks
 
@@ -245,8 +255,18 @@ def train(
         num_workers=workers,
         export=export,
     )
-    train_split = open_splits(data, split, normalize=normalize)
+    if rescale is not None:  # None is a value here (estimate every image), so not through given()
+        changes["scale"] = None if rescale else 1.0
+    parts = [open_split(d, split, normalize=normalize) for d in data]
+    train_split = parts[0] if len(parts) == 1 else ConcatSplit(parts)
     val_data = open_split(val, val_split, normalize=normalize) if val is not None else None
+    rescaled = [str(d) for d, part in zip(data, parts) if _rescales(part)]
+    if rescaled and rescale is not False:
+        console.print(
+            f"{', '.join(rescaled)}: images are brought to the model's glyph size as they are read, every "
+            "epoch; `img2tex pack DATA --split S -o OUT` does it once and trains faster",
+            highlight=False,
+        )
     if resume:
         summary = resume_training(train_split, val_data, out, changes=changes)
     else:
@@ -283,3 +303,8 @@ def train(
         typer.echo(json.dumps(summary, default=str))
     if summary.get("status") == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _rescales(split: Split) -> bool:
+    """Whether `split`'s layout has its images rescaled as they are read (full pages, own images)."""
+    return len(split) > 0 and needs_rescale(split, 0)

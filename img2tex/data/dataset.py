@@ -13,10 +13,13 @@ import sys
 
 import numpy as np
 
-from img2tex.data.split import Split
+from img2tex.data.split import Split, needs_rescale
 from img2tex.errors import ImageError
 from img2tex.images import ImageConfig, preprocess, resize_by
 from img2tex.vocab import Vocab
+
+#: `SplitDataset`'s scale that lets each item's layout decide whether it is rescaled.
+AUTO = "auto"
 
 
 class SplitDataset:
@@ -24,7 +27,9 @@ class SplitDataset:
     DataLoader reads directly, and that evaluation reads without torch.
 
     `scale`: the rescale factor handed to images.preprocess; 1.0 for training renders that are
-    already at the reference glyph size (fast, exact), None to estimate it per image.
+    already at the reference glyph size (fast, exact), None to estimate it per image, and
+    "auto" (the default) to let the split's layout decide item by item (`split.needs_rescale`:
+    im2latex-100k's full pages and a user's own images are estimated, renders are read as stored).
 
     `scale_jitter` (> 0) with probability `jitter_prob` resizes an image by a factor drawn
     log-uniformly from [1/(1+j), 1+j] and then preprocesses it with the glyph-size estimate, as
@@ -40,7 +45,7 @@ class SplitDataset:
         vocab: Vocab,
         image_cfg: ImageConfig,
         max_tokens: int = 150,
-        scale: float | None = 1.0,
+        scale: float | str | None = AUTO,
         limit: int | None = None,
         scale_jitter: float = 0.0,
         jitter_prob: float = 0.5,
@@ -48,6 +53,8 @@ class SplitDataset:
         replace_unreadable: bool = False,
         prepare_processes: int = 1,
     ) -> None:
+        if isinstance(scale, str) and scale != AUTO:
+            raise ValueError(f"scale must be a number, None or {AUTO!r}, not {scale!r}")
         self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
         #: processes that `prepare` spreads its work over (forked; 1 = in this process)
         self.prepare_processes = prepare_processes
@@ -86,11 +93,17 @@ class SplitDataset:
         epoch, ready = self._jittered
         if epoch == self.epoch and k in ready:
             return k, ready[k], self.ids[k]
-        a, scale = self.split.image(self.indices[k]), self.scale
+        a, scale = self.split.image(self.indices[k]), self.item_scale(k)
         factor = self.jitter_factor(k, self.epoch)
         if factor is not None:
             a, scale = resize_by(a, factor), None
         return k, preprocess(a, self.image_cfg, scale=scale), self.ids[k]
+
+    def item_scale(self, k: int) -> float | None:
+        """The scale item k is preprocessed with: the dataset's, or by the layout under "auto"."""
+        if self.scale == AUTO:
+            return None if needs_rescale(self.split, self.indices[k]) else 1.0
+        return self.scale  # type: ignore[return-value]
 
     def jitter_factor(self, k: int, epoch: int) -> float | None:
         """The resize factor item k is shown at in `epoch`, or None when it is shown as stored."""

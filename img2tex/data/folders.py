@@ -55,12 +55,16 @@ class FolderSplit(Sequence[Example]):
     """A `Split` held as a list of `Example` (images read from their files on demand).
 
     ``skipped`` counts examples left out, by reason (e.g. ``{"missing image": 3}``), so that the
-    CLI can report them; ``source`` says which files the examples came from.
+    CLI can report them; ``source`` says which files the examples came from. ``rescale`` says
+    whether the images must be brought to the model's glyph size (`split.needs_rescale`): True
+    for im2latex-100k's full pages and for plain folders of a user's images, False for renders
+    in the processed look.
     """
 
     examples: list[Example]
     source: str = ""
     skipped: dict[str, int] = field(default_factory=dict)
+    rescale: bool = False
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -236,7 +240,10 @@ def read_im2latex(
     image_dir = None
     if images:
         image_dir = find_first(root, ["formula_images", "formula_images_processed", "images"], "image folder")
-    return _attach_images(rows, image_dir, list_file, f"{list_file}", skip_missing, skipped)
+    out = _attach_images(rows, image_dir, list_file, f"{list_file}", skip_missing, skipped)
+    # Full pages at twice the processed look's glyph size: read as `predict` reads them.
+    out.rescale = image_dir is None or image_dir.name != "formula_images_processed"
+    return out
 
 
 def _processed_list(root: Path, split: str) -> Path:
@@ -333,7 +340,8 @@ def read_plain(
             DatasetWarning,
             stacklevel=2,
         )
-    return FolderSplit(examples, str(labels_file), skipped)
+    # A user's own images, of any look and size: read as `predict` reads them.
+    return FolderSplit(examples, str(labels_file), skipped, rescale=True)
 
 
 def read_formulas_tsv(path: str | Path, split: str) -> list[str]:

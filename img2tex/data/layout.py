@@ -8,7 +8,6 @@ chooses between them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from img2tex.data.folders import (
@@ -22,7 +21,7 @@ from img2tex.data.folders import (
     read_processed,
 )
 from img2tex.data.packed import PackedSplit, is_packed
-from img2tex.data.split import ConcatSplit, Split
+from img2tex.data.split import Split
 from img2tex.errors import DatasetError
 from img2tex.fileio import read_first_line
 
@@ -77,14 +76,6 @@ def open_split(
     if layout == "processed":
         return read_processed(p, split, skip_missing=skip_missing)
     raise DatasetError(f"{p}: holds formulas only (no images); it can be used for the vocabulary")
-
-
-def open_splits(
-    paths: Sequence[str | Path], split: str | None = None, normalize: bool = False, skip_missing: bool = False
-) -> Split:
-    """`open_split` of each path, concatenated when there are several."""
-    parts = [open_split(p, split, normalize=normalize, skip_missing=skip_missing) for p in paths]
-    return parts[0] if len(parts) == 1 else ConcatSplit(parts)
 
 
 def formulas_of(path: str | Path, split: str | None = None, normalize: bool = False) -> list[str]:

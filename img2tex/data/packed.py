@@ -160,10 +160,47 @@ def write_packed(
         blobs += blob
         names.append(name)
         formulas.append(formula)
+    return _finish(out, stage, bytes(blobs), index, names, formulas, levels)
+
+
+def merge_packed(out_dir: str | os.PathLike[str], parts: Sequence[str | os.PathLike[str]]) -> int:
+    """Write the packs `parts` (same levels), one after another, as one pack in `out_dir`; returns
+    the count. The compressed images are copied as they are: nothing is decoded or re-encoded."""
+    if not parts:
+        raise DatasetError("no packs to merge")
+    packs = [PackedSplit(p) for p in parts]
+    levels = packs[0].levels
+    if any(pk.levels != levels for pk in packs):
+        raise DatasetError("packs to merge must have the same number of grey levels")
+    blobs = bytearray()
+    index: list[tuple[int, int, int]] = []
+    names: list[str] = []
+    formulas: list[str] = []
+    for pk in packs:
+        blobs += pk._blob[:]
+        index.extend((int(n), int(h), int(w)) for _, n, h, w in pk._index)
+        names += pk._names
+        formulas += pk._formulas
+    out = Path(out_dir)
+    stage = out / ".partial"
+    stage.mkdir(parents=True, exist_ok=True)
+    return _finish(out, stage, bytes(blobs), index, names, formulas, levels)
+
+
+def _finish(
+    out: Path,
+    stage: Path,
+    blobs: bytes,
+    index: list[tuple[int, int, int]],
+    names: list[str],
+    formulas: list[str],
+    levels: int,
+) -> int:
+    """Write a pack's files into `stage`, then move them into `out`, the metadata file last."""
     buf = io.BytesIO()
     np.save(buf, np.array(index, dtype=np.uint32).reshape(-1, 3), allow_pickle=False)
     atomic_write_bytes(stage / INDEX, lzma.compress(buf.getvalue(), preset=_XZ_PRESET))
-    atomic_write_bytes(stage / IMAGES, bytes(blobs))
+    atomic_write_bytes(stage / IMAGES, blobs)
     for fname, lines in ((NAMES, names), (FORMULAS, formulas)):
         atomic_write_bytes(
             stage / fname, lzma.compress("".join(t + "\n" for t in lines).encode("utf-8"), preset=_XZ_PRESET)
@@ -207,8 +244,11 @@ class PackedSplit:
     """Random access to a packed split; a `Split`.
 
     images.bin is memory-mapped, so opening is instant and memory is shared between
-    data-loader workers; names, formulas and the index are read eagerly (small).
+    data-loader workers; names, formulas and the index are read eagerly (small). Packed images
+    are at the model's glyph size already (renders, or `pack_split` output): never rescaled.
     """
+
+    rescale = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

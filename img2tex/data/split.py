@@ -31,6 +31,21 @@ class Split(Protocol):
     def shape(self, i: int) -> tuple[int, int]: ...
 
 
+def needs_rescale(split: Split, i: int) -> bool:
+    """Whether item `i`'s image must be brought to the model's glyph size before it is read.
+
+    The layout knows: renders at the training look (the processed layout, packed data) are
+    read as stored, while im2latex-100k's distributed full pages (drawn at twice the glyph size)
+    and folders of a user's own images are rescaled as `img2tex predict` rescales them. A split
+    says so by a `rescale` attribute, or a `rescale_at(i)` method when its items differ
+    (`ConcatSplit`); a split with neither is read as stored.
+    """
+    at = getattr(split, "rescale_at", None)
+    if at is not None:
+        return bool(at(i))
+    return bool(getattr(split, "rescale", False))
+
+
 def canonical_split(split: str) -> str:
     """'val'/'valid'/'validation'/'dev' -> 'validate' (im2latex's name); others unchanged."""
     return SPLIT_ALIASES.get(split.lower(), split)
@@ -78,3 +93,7 @@ class ConcatSplit:
     def shape(self, i: int) -> tuple[int, int]:
         part, j = self._locate(i)
         return part.shape(j)
+
+    def rescale_at(self, i: int) -> bool:
+        part, j = self._locate(i)
+        return needs_rescale(part, j)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from img2tex.data.dataset import SplitDataset
 from img2tex.decoding.engine import Engine
 from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis
 from img2tex.decoding.search import decode
 from img2tex.errors import ImageError
 from img2tex.images import batch_arrays, bucket_shape
+
+#: Batches whose images are preprocessed, then sorted by size, together (bounded memory).
+WINDOW_BATCHES = 16
 
 
 def decode_split(
@@ -20,25 +25,34 @@ def decode_split(
     advance: Callable[[int], None] | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per dataset item, in dataset order. Items are decoded in batches of similar
-    size (sorted by bucket shape) so little time goes into padding. An image that cannot be read
-    (`ImageError`: blank, say) gets an empty, unfinished hypothesis and scores as a wrong answer,
-    as `img2tex predict` fails that one image and reads the rest."""
+    size so little time goes into padding: sorted by their stored size first, then, a window of
+    `WINDOW_BATCHES` batches at a time, by the size preprocessing gave them (a rescaled full page's
+    stored size says nothing of it). An image that cannot be read (`ImageError`: blank, say) gets
+    an empty, unfinished hypothesis and scores as a wrong answer, as `img2tex predict` fails that
+    one image and reads the rest."""
     shapes = ds.shapes()
     order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
     out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
-    for s in range(0, len(order), batch_size):
-        chunk = order[s : s + batch_size]
-        ks, arrays = [], []
-        for k in chunk:
+    window = batch_size * WINDOW_BATCHES
+    for w in range(0, len(order), window):
+        ready: list[tuple[tuple[int, int], int, np.ndarray]] = []
+        unreadable = 0
+        for k in order[w : w + window]:
             try:
-                arrays.append(ds[k][1])
+                a = ds[k][1]
             except ImageError:
+                unreadable += 1
                 continue
-            ks.append(k)
-        if ks:
-            images, mask = batch_arrays(arrays, ds.image_cfg.bucket)
-            for k, h in zip(ks, decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)):
+            ready.append((bucket_shape(*a.shape, ds.image_cfg), k, a))
+        ready.sort(key=lambda item: item[:2])
+        if advance is not None and unreadable:
+            advance(unreadable)
+        for s in range(0, len(ready), batch_size):
+            chunk = ready[s : s + batch_size]
+            images, mask = batch_arrays([a for _, _, a in chunk], ds.image_cfg.bucket)
+            hyps = decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)
+            for (_, k, _), h in zip(chunk, hyps):
                 out[k] = h
-        if advance is not None:
-            advance(len(chunk))
+            if advance is not None:
+                advance(len(chunk))
     return out

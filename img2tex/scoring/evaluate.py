@@ -31,7 +31,7 @@ def evaluate(
     device: str = "auto",
     max_len: int = DecodeConfig.max_len,
     max_tokens: int = 10_000,
-    scale: float | None = 1.0,
+    scale: float | str | None = "auto",
     engine: str = "auto",
     image_match: bool = False,
 ) -> dict[str, Any]:
@@ -39,8 +39,9 @@ def evaluate(
 
     Returns the report dict (bleu, edit_accuracy, mean_edit_distance, exact_match, count, beam,
     seconds, images_per_s, model_dir, engine). With `out_dir`, writes predictions.tsv (name, ref,
-    hyp) and report.json there. `scale` goes to images.preprocess: 1.0 for renders at the training
-    look, None to estimate each image's glyph size (photos, screenshots). With `image_match`,
+    hyp) and report.json there. `scale` goes to images.preprocess: "auto" lets the split's layout
+    decide (`data.split.needs_rescale`), 1.0 reads renders at the training look as stored, None
+    estimates every image's glyph size (photos, screenshots). With `image_match`,
     each prediction and its reference are also rendered and compared (`img2tex.scoring.image_match`; needs
     LaTeX), under the report's key image_match.
     """

@@ -58,7 +58,10 @@ class TrainConfig:
     #: machine can stand in for a slow one (the steps a 2-core CPU makes in an hour, trained on a
     #: GPU, follow the CPU run's schedule and data).
     step_budget: int | None = None
-    scale: float | None = 1.0  # images.preprocess scale: 1.0 = renders already at the reference look
+    #: images.preprocess scale: "auto" lets each dataset's layout decide (renders and packed data
+    #: as stored, im2latex-100k's full pages and a user's own images at the model's glyph size:
+    #: data.split.needs_rescale), 1.0 reads every image as stored, None estimates every one.
+    scale: float | str | None = "auto"
     #: Half the training images resized by up to (1 + j)x either way, then read with the glyph-size
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
     scale_jitter: float = 0.0
@@ -69,6 +72,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.bf16 not in ("auto", "on", "off"):
             raise ModelError(f"bf16 must be auto, on or off, not {self.bf16!r}")
+        if isinstance(self.scale, str) and self.scale != "auto":
+            raise ModelError(f"scale must be a number, None or 'auto', not {self.scale!r}")
         if self.scale_jitter is None:  # runs saved before 0.2 wrote None for "off"
             self.scale_jitter = 0.0
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -427,6 +427,7 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
         # Throughput of all processes together (they step in lockstep); the loss is rank 0's.
         w = run.dist.world
         window.add(last_loss, batch.images.shape[0] * w, int((batch.tgt_out != pad).sum()) * w)
+        bar.show(**window.entry())  # the running loss from the first step, not only at log lines
         if p.step % cfg.log_every == 0 and run.dist.is_main:
             entry = {
                 "kind": "train",
@@ -437,7 +438,6 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
                 "lr": run.opt.param_groups[0]["lr"],
             }
             append_log(run.dir / LOG, entry)
-            bar.show(entry["loss"], entry["samples_per_s"], entry["tokens_per_s"])
             window = _Window()
         bar.advance()
         if p.step % cfg.checkpoint_every == 0:

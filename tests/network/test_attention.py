@@ -60,7 +60,7 @@ def test_predict_writes_attention_pictures(tmp_path):
         pytest.skip("no default model shipped")
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[1] / "examples" / "quadratic.png"
+    example = Path(__file__).resolve().parents[2] / "examples" / "quadratic.png"
     (res,) = reader.predict_paths([example], attention_dir=tmp_path / "att")
     picture = Image.open(tmp_path / "att" / "quadratic.png")
     n = len(res.tokens.split())

@@ -506,3 +506,25 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path, fake
         (run / name / "train_state.json").write_text("{")
     with pytest.raises(ModelError, match="no usable checkpoint .*last/: train_state.json"):
         resume(src, None, run, progress=False)
+
+
+def test_training_on_the_distributed_layout_sees_the_models_glyph_size(distributed_root, tmp_path):
+    """im2latex-100k's full pages (glyphs twice the model's size) reach the network as `predict`
+    brings a user's image, by default; read as stored (the old default) they were twice too big."""
+    import numpy as np
+
+    from img2tex.data.layout import open_split
+    from img2tex.images import estimate_text_height, load_image, preprocess
+    from img2tex.training.trainer import setup
+
+    split = open_split(distributed_root, "train")
+    run = setup(split, None, tmp_path / "r", TrainConfig(epochs=1, batch_size=2, export=False), tiny_cfg())
+    cfg = run.train_ds.image_cfg
+    for k in range(len(run.train_ds)):
+        _, a, _ = run.train_ds[k]
+        page = load_image(distributed_root / "formula_images" / f"{run.train_ds.name(k)}.png")
+        np.testing.assert_array_equal(a, preprocess(page, cfg))
+        assert abs(estimate_text_height(a) / cfg.text_height - 1) < 0.3
+    as_stored = setup(split, None, tmp_path / "s", TrainConfig(epochs=1, scale=1.0, export=False), tiny_cfg())
+    _, a, _ = as_stored.train_ds[0]
+    assert estimate_text_height(a) / cfg.text_height > 1.6
