@@ -14,9 +14,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux), else the processor platform reports. Kept because the lent
-    2-core machines differ between sessions (an AMD EPYC and an Intel Xeon ran the same training
-    step at 195 and 100 samples/s), so figures from different models are not comparable."""
+    """The CPU's model name (Linux), else the processor platform reports. Kept because 2-core
+    machines differ (an AMD EPYC and an Intel Xeon ran the same training step at 195 and 100
+    samples/s), so figures from different CPU models are not comparable."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

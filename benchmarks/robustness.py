@@ -19,7 +19,7 @@ Conditions (`HELD OUT` ones use a rasterizer or font family that models/recipe.s
   katex      KaTeX in headless Chromium, as a web page draws them (formulas KaTeX rejects, e.g.
              \\mit, are left out of this condition)
 
-Preprocessing ablations (issue 10, item 2), each the same images with one step of predict's
+Preprocessing ablations, each the same images with one step of predict's
 reading switched off in this process only: `dark-noinvert` (no dark-mode inversion),
 `screen-noscale` and `print-noscale` (no glyph-size rescale), `colour-nostretch` (no contrast
 stretch).

@@ -7,7 +7,7 @@ Other training options go after --train-args as one string, and --tag names such
 folder (budget/<decoder>-<tag>) and its rows, e.g.
 
     python benchmarks/train_budget.py --work ../work --minutes 15,30,45,60 --decoders parallel \
-        --train-args "--label-smoothing 0.1" --tag ls01 --out-name train_budget_60_ls01
+        --train-args "--label-smoothing 0.1" --tag ls01 --out-name train_budget_ls01
 
 With --steps instead of --minutes the marks are step counts: the run trains with --step-budget
 <last mark> (the schedule runs over those steps) and stops at each mark with --max-steps. That
@@ -17,8 +17,9 @@ GPU follow the same schedule, data order and batches, e.g.
     python benchmarks/train_budget.py --work W --steps 4531,9063,13594,18126 --decoders parallel \
         --train-args "--device cuda --workers 3" --tag gpu --out-name train_budget_steps_gpu
 
-Needs the default model's training data in WORK, as `models/recipe.sh` steps 1-2 make it
-(train_a/packed, train_b/packed, val/packed, vocab.json). Each configuration trains with
+Needs in WORK the training data of the first default model's recipe (train_a/packed, train_b/packed,
+val/packed, vocab.json: `git show 769b41f:models/recipe.sh`, steps 1-3; docs/training.md has the
+commands). Each configuration trains with
 `img2tex train --time-budget <last mark>` (the cosine schedule runs over the whole budget), stopped
 at each mark with --max-minutes and resumed; at each mark `last/` is scored greedily on the first
 --val-images held-out validation formulas (`img2tex eval --engine torch`). Training time counts

@@ -1,92 +1,87 @@
 #!/usr/bin/env bash
-# One part of GPU training, run on a lent GPU machine (the `device` tool of DEVELOPERS.md) in the
-# repository root, with the machine's own PyTorch and img2tex from this checkout. Carried:
-# gpu_data/ (packed training parts under gpu_data/train/*/packed, the validation split under
-# gpu_data/val/packed, vocab.json, and with INIT_FROM a model folder; made by models/recipe.sh)
-# and .whl/ (wheels the machine lacks: editdistance).
+# Train or fine-tune an img2tex model on a machine with an NVIDIA GPU. Run from the repository root,
+# with img2tex installed with its training extra and the CUDA build of torch (see README, "Set-up"):
 #
-# Training: each preset in $PRESETS trains (side by side on the one GPU) for $MINUTES minutes in
-# this part, on a learning-rate schedule over $BUDGET minutes in all; or, with INIT_FROM, one run
-# fine-tunes that model (fresh optimizer) over $BUDGET minutes. A later part on the same (still
-# warm) machine resumes from $RUNS, outside the repository: the device tool re-syncs the working
-# tree on each call and removes what it does not know. With INIT_FROM and PRESETS both set, the
-# fine-tune (FT_LR, FT_BATCH) and the presets train side by side; a run whose state is in $RUNS
-# resumes (--resume) instead of starting again.
+#   bash models/gpu_train.sh TRAIN... [-- MORE_TRAIN_OPTIONS]
 #
-# More data than one call can carry: a first call with STAGE_ONLY=1 copies the parts under
-# $STAGE_FROM/train (default gpu_data/train) to $STAGE, outside the repository, and stops; the
-# next call on the still warm machine (within the tool's idle window) trains on $STAGE's parts and
-# its own.
+# TRAIN is one or more training data folders in any layout `img2tex train` reads (packed is the
+# fastest; models/recipe.sh steps 1-2 make the default model's under ../work/mix*/*/packed).
+# Everything after `--` goes to `img2tex train` as it is (e.g. `-- --seed 1 --no-export`).
+# Settings, as environment variables (defaults in brackets):
 #
-# After training, with SPEED="preset:batch ...", each configuration trains alone for SPEED_MINUTES
-# on the same data (no jitter, no validation) and its median samples/s and tokens/s go to
-# $OUT/speed.tsv. What comes back is written to $OUT (at most 8 files of 16 MB); the script stops
-# starting work once DEADLINE seconds have passed.
-set -uo pipefail
-INIT_FROM=${INIT_FROM:-} BATCH=${BATCH:-64} LR=${LR:-1e-3} WORKERS=${WORKERS:-7} JITTER=${JITTER:-0.6}
-MINUTES=${MINUTES:-7} BUDGET=${BUDGET:-13} DEVICE=${DEVICE:-cuda} FT_LR=${FT_LR:-$LR} FT_BATCH=${FT_BATCH:-$BATCH}
-if [ -n "$INIT_FROM" ]; then PRESETS=${PRESETS:-}; else PRESETS=${PRESETS:-base paper}; fi
-STAGE=${STAGE:-/tmp/img2tex_stage}
-SPEED=${SPEED:-} SPEED_MINUTES=${SPEED_MINUTES:-0.5} DEADLINE=${DEADLINE:-540} VAL_SIZE=${VAL_SIZE:-500}
-OUT=${OUT:-gpu_out} RUNS=${RUNS:-/tmp/img2tex_gpu_runs}
-mkdir -p "$OUT" "$RUNS"
-source "$(dirname "$0")/gpu_env.sh"  # wheels, PYTHONPATH, $OUT/machine.txt, stage_only
-[ "${STAGE_ONLY:-0}" = 1 ] && stage_only "${STAGE_FROM:-gpu_data}/train"
-mapfile -t TRAIN_DATA < <(ls -d gpu_data/train/*/packed "$STAGE"/*/packed 2>/dev/null)
-echo "training parts: ${#TRAIN_DATA[@]}" | tee -a "$OUT/machine.txt"
-left() { local s=$((DEADLINE - SECONDS)); echo $((s > 1 ? s : 1)); }  # timeout refuses 0 or less
-
-runs=()
-start() {  # start NAME MAX_MINUTES FRESH_ARGS...: train $RUNS/NAME in the background, resuming the
-  # state a previous call left there, else starting with FRESH_ARGS; MAX_MINUTES may be empty
-  local name=$1 max=$2
-  shift 2
-  local args=(python3 -m img2tex.cli train "${TRAIN_DATA[@]}" --val gpu_data/val/packed -o "$RUNS/$name"
-              --workers "$WORKERS" --device "$DEVICE")
-  [ -n "$max" ] && args+=(--max-minutes "$max")
-  if [ -e "$RUNS/$name/last/train_state.json" ]; then args+=(--resume); else args+=("$@"); fi
-  runs+=("$name")
-  timeout -s TERM "$(left)" "${args[@]}" >> "$RUNS/$name.log" 2>&1 &
-}
-if [ -n "$INIT_FROM" ]; then
-  start finetune "" --init-from "$INIT_FROM" --batch-size "$FT_BATCH" --lr "$FT_LR" --time-budget "$BUDGET" \
-    --epochs 1000 --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 1000 --no-export
+#   RUN          the run folder: checkpoints (last/, best/), log.jsonl, loss.png [runs/gpu]
+#   VAL          validation data; its BLEU-4 after each epoch picks best/ [none]
+#   VAL_SIZE     validation images used each epoch [500]
+#   INIT_FROM    fine-tune this model folder (e.g. models/default) with a fresh optimizer, instead
+#                of training a new network [none]
+#   PRESET       the network of a new run: cpu, base or paper [base, the default model's]
+#   VOCAB        the token dictionary of a new run [built from TRAIN]
+#   BATCH        images per step on each GPU [128]
+#   LR           peak learning rate [1e-3 for a new run, 3e-4 for a fine-tune]
+#   MINUTES      length of the learning-rate schedule, in minutes of training; the run ends when
+#                they are spent [8]
+#   JITTER       scale jitter (images shown resized and read back as predict reads them) [0.6]
+#   WORKERS      processes that load images beside training [the CPU cores less two, at least 1]
+#   GPUS         GPUs of this machine to train on; more than one runs under torchrun, and a step
+#                then sees GPUS x BATCH images [1]
+#   MAX_MINUTES  stop this invocation after so many minutes of training, with a checkpoint [none]
+#   DEVICE       cuda, or cpu to try the script on a machine without a GPU [cuda]
+#   PYTHON       the Python that has img2tex and torch [python3]
+#
+# Resumable: run the same command again. A RUN that holds a checkpoint (after Ctrl-C, SIGTERM,
+# MAX_MINUTES or a crash) continues exactly where it stopped (`img2tex train --resume`): the network,
+# schedule and batch are the checkpoint's; TRAIN, VAL, WORKERS, DEVICE, MAX_MINUTES and the options
+# after `--` that --resume accepts apply. A new run starts only in a RUN without a checkpoint. The
+# machine (GPU, driver, torch) is recorded in RUN/machine.txt at each start.
+#
+# Examples:
+#   VAL=../work/val/packed bash models/gpu_train.sh ../work/mix*/*/packed            # base, 8 minutes
+#   INIT_FROM=models/default MINUTES=7.5 RUN=runs/ft VAL=../work/val/packed \
+#     bash models/gpu_train.sh ../work/mix*/*/packed                                 # fine-tune the default
+#   GPUS=4 PRESET=paper MINUTES=60 bash models/gpu_train.sh data/train/packed        # four GPUs
+set -euo pipefail
+if [ $# -eq 0 ] || [ "$1" = -- ]; then
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+  echo "error: name at least one training data folder" >&2
+  exit 2
 fi
-for p in $PRESETS; do
-  start "$p" "$MINUTES" --vocab gpu_data/vocab.json --preset "$p" --batch-size "$BATCH" --lr "$LR" \
-    --time-budget "$BUDGET" --scale-jitter "$JITTER" --val-size "$VAL_SIZE" --checkpoint-every 500 --no-export
-done
-wait
-for p in "${runs[@]}"; do
-  tail -c 2000 "$RUNS/$p.log"
-  tar czf "$OUT/$p.tgz" -C "$RUNS" "$p.log" "$p/log.jsonl" "$p/config.json" "$p/best" "$p/last/model.safetensors" \
-    "$p/last/config.json" "$p/last/vocab.json" 2>/dev/null
-  if [ "$(stat -c %s "$OUT/$p.tgz")" -gt 15000000 ]; then
-    split -b 15000000 "$OUT/$p.tgz" "$OUT/$p.tgz." && rm "$OUT/$p.tgz"
-  fi
-done
+TRAIN=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do TRAIN+=("$1"); shift; done
+[ $# -gt 0 ] && shift  # the `--`; what is left goes to img2tex train
 
-printf 'preset\tbatch\tparameters\tsamples_per_s\ttokens_per_s\tintervals\n' > "$OUT/speed.tsv"
-for spec in $SPEED; do
-  p=${spec%%:*} b=${spec##*:}
-  if [ "$(left)" -lt 40 ]; then echo "speed $spec: skipped, deadline"; continue; fi
-  timeout -s TERM "$(left)" python3 -m img2tex.cli train "${TRAIN_DATA[@]}" -o "$RUNS/speed_${p}_$b" \
-    --vocab gpu_data/vocab.json --preset "$p" --batch-size "$b" --max-minutes "$SPEED_MINUTES" --epochs 1000 \
-    --workers "$WORKERS" --device "$DEVICE" --no-export > "$RUNS/speed_${p}_$b.log" 2>&1
-  python3 - "$RUNS/speed_${p}_$b" "$p" "$b" >> "$OUT/speed.tsv" <<'EOF'
-import json, statistics, sys
-run, preset, batch = sys.argv[1:]
-try:
-    rows = [json.loads(line) for line in open(f"{run}/log.jsonl")]
-except FileNotFoundError:
-    rows = []
-train = [r for r in rows if r.get("kind") == "train"]
-train = train[1:] or train  # the first interval holds start-up
-params = json.load(open(f"{run}/config.json")).get("parameters", "")
-if train:
-    med = lambda k: round(statistics.median(r[k] for r in train), 1)
-    print(preset, batch, params, med("samples_per_s"), med("tokens_per_s"), len(train), sep="\t")
-EOF
-done
-cat "$OUT/speed.tsv"
-ls -la "$OUT"
+RUN=${RUN:-runs/gpu} VAL=${VAL:-} VAL_SIZE=${VAL_SIZE:-500} INIT_FROM=${INIT_FROM:-} PRESET=${PRESET:-base}
+VOCAB=${VOCAB:-} BATCH=${BATCH:-128} MINUTES=${MINUTES:-8} JITTER=${JITTER:-0.6} GPUS=${GPUS:-1}
+MAX_MINUTES=${MAX_MINUTES:-} DEVICE=${DEVICE:-cuda} PYTHON=${PYTHON:-python3}
+if [ -n "$INIT_FROM" ]; then LR=${LR:-3e-4}; else LR=${LR:-1e-3}; fi
+cores=$(nproc 2> /dev/null || echo 3)
+WORKERS=${WORKERS:-$((cores > 3 ? cores - 2 : 1))}
+
+mkdir -p "$RUN"
+{
+  date -u '+%Y-%m-%d %H:%M UTC'
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  "$PYTHON" -c 'import os, torch; print("torch", torch.__version__, "CPU cores", os.cpu_count())'
+} > "$RUN/machine.txt" 2>&1 || true
+
+args=("${TRAIN[@]}" -o "$RUN" --device "$DEVICE" --workers "$WORKERS")
+[ -n "$VAL" ] && args+=(--val "$VAL")
+[ -n "$MAX_MINUTES" ] && args+=(--max-minutes "$MAX_MINUTES")
+if [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
+  echo "resuming $RUN" >&2
+  args+=(--resume)
+else
+  args+=(--val-size "$VAL_SIZE")
+  if [ -n "$INIT_FROM" ]; then
+    args+=(--init-from "$INIT_FROM")
+  else
+    args+=(--preset "$PRESET")
+    [ -n "$VOCAB" ] && args+=(--vocab "$VOCAB")
+  fi
+  # --epochs only bounds the run: the time budget's schedule ends it first.
+  args+=(--batch-size "$BATCH" --lr "$LR" --time-budget "$MINUTES" --epochs 1000 --scale-jitter "$JITTER")
+fi
+
+if [ "$GPUS" -gt 1 ]; then
+  exec "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node "$GPUS" -m img2tex.cli train "${args[@]}" "$@"
+fi
+exec "$PYTHON" -m img2tex.cli train "${args[@]}" "$@"

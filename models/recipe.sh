@@ -3,9 +3,9 @@
 # Run from the repository root, with the shared data in $DATA (default ../shared/data) and LaTeX installed
 # (see README). Large outputs go to $WORK (default: ../work), not into the repository.
 #
-# The default since 2026-11-26 10:05 took steps 1-3, then step 4b's part C on a lent GPU (the `base`
-# network from scratch, 8 minutes), step 4c's part D (45 minutes on the CPU) and step 4b's part E (a
-# 7.5-minute fine-tune on a lent GPU), then step 5.
+# The default since 2026-11-26 10:05 took steps 1-3, then step 4b's part C on an NVIDIA H200 (the
+# `base` network from scratch, 8 minutes), step 4c's part D (45 minutes on 2 CPU cores) and step 4b's
+# part E (a 7.5-minute fine-tune on the H200), then step 5.
 #
 # Steps skip nothing on their own but each is resumable: render keeps the images it has, and a
 # training run interrupted (Ctrl-C) is continued by running the recipe again (--resume).
@@ -15,50 +15,22 @@ DATA=${DATA:-../shared/data}
 RUN=${RUN:-$WORK/runs/v16}
 mkdir -p "$WORK"
 
-gpu_part() {  # step 4b below; needs only the renders of step 2, so it runs before step 1
-  local DIR PARTS INIT CALL p d bytes
-  DIR=gpu_data
-  # What parts C and E carry beside mix2: KaTeX and the fonts that C-stage does not take.
-  local REST=("$WORK/mix3/katex/packed" "$WORK/mix4/fourier/packed" "$WORK/mix4/kpfonts/packed")
+gpu_part() {  # step 4b below: one GPU part on this machine's GPU, by models/gpu_train.sh
+  local all=("$WORK"/mix*/*/packed)
+  local common=(VAL="$WORK/val/packed" VAL_SIZE=500 BATCH=128 RUN="$WORK/runs/gpu_$GPU_PART")
   case $GPU_PART in
-    A) PARTS=("$WORK"/mix2/*/packed "$WORK/mix3/katex/packed") INIT=$RUN/best
-       CALL="BATCH=128 LR=4e-4 BUDGET=4.5 WORKERS=14 DEADLINE=530" ;;
-    B) PARTS=($(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/)) INIT=$WORK/runs/gpu_A/finetune/best
-       CALL="BATCH=128 LR=2e-4 BUDGET=2 WORKERS=14 DEADLINE=185" ;;
-    # Part C reads nearly everything in two calls on one warm machine: C-stage carries ./gpu_stage
-    # (mix and one new font) to the machine's /tmp, then C carries the rest and trains the shipped
-    # model's fine-tune and `base` from scratch side by side.
-    C-stage) PARTS=("$WORK"/mix/*/packed "$WORK/mix4/cmbright/packed") DIR=gpu_stage INIT=
-             CALL="STAGE_ONLY=1 STAGE_FROM=gpu_stage" ;;
-    C) PARTS=($(ls -d "$WORK"/mix2/*/packed | grep -v -e /print/ -e /txfonts/) "${REST[@]}") INIT=models/default
-       CALL="FT_LR=3e-4 FT_BATCH=128 PRESETS=base BATCH=128 LR=1e-3 BUDGET=8 MINUTES=8 WORKERS=7 DEADLINE=565" ;;
-    # Part E: C-stage's call first, then the shipped model's fine-tune alone on everything else.
-    E) PARTS=("$WORK"/mix2/*/packed "${REST[@]}") INIT=models/default
-       CALL="FT_LR=3e-4 FT_BATCH=128 BUDGET=7.5 WORKERS=14 DEADLINE=570" ;;
-    *) echo "GPU_PART must be A, B, C-stage, C or E" >&2; exit 2 ;;
+    A) env "${common[@]}" INIT_FROM="$RUN/best" LR=4e-4 MINUTES=4.5 \
+         bash models/gpu_train.sh "$WORK"/mix2/*/packed "$WORK/mix3/katex/packed" "$@" ;;
+    B) env "${common[@]}" INIT_FROM="$WORK/runs/gpu_A/best" LR=2e-4 MINUTES=2 \
+         bash models/gpu_train.sh $(ls -d "$WORK"/mix/*/packed | grep -v -e /print/ -e /txfonts/) "$@" ;;
+    C) env "${common[@]}" PRESET=base VOCAB="$WORK/vocab16.json" LR=1e-3 MINUTES=8 \
+         bash models/gpu_train.sh $(printf '%s\n' "${all[@]}" | grep -v -e /mix2/print/ -e /mix2/txfonts/) "$@" ;;
+    E) env "${common[@]}" INIT_FROM="$WORK/runs/v18/best" LR=3e-4 MINUTES=7.5 \
+         bash models/gpu_train.sh "${all[@]}" "$@" ;;
+    *) echo "GPU_PART must be A, B, C or E" >&2; exit 2 ;;
   esac
-  rm -rf "$DIR" && mkdir -p "$DIR/train"
-  for p in "${PARTS[@]}"; do
-    d=$DIR/train/$(basename "$(dirname "$(dirname "$p")")")_$(basename "$(dirname "$p")")
-    mkdir -p "$d" && cp -r "$p" "$d/"
-  done
-  if [ -n "$INIT" ]; then
-    mkdir -p "$DIR/val" && cp -r "$WORK/val/packed" "$DIR/val/" && mkdir "$DIR/init"
-    cp "$INIT"/{model.safetensors,config.json,vocab.json} "$DIR/init/" && cp "$INIT/vocab.json" "$DIR/"
-    CALL="INIT_FROM=$DIR/init $CALL"
-  fi
-  bytes=$(du -sb "$DIR" | cut -f1)
-  echo "$bytes	$DIR"
-  # A call sends the repository's tracked files too, and all of it must fit in 64 MiB.
-  bytes=$( (echo "$bytes"; git ls-files -z | xargs -0 stat -c %s; du -sb .whl 2>/dev/null | cut -f1) | awk '{s += $1} END {print s}')
-  if [ "$bytes" -gt $((64 << 20)) ]; then
-    echo "note: $DIR, .whl and the tracked files come to $((bytes >> 20)) MiB, over a call's 64 MiB: move" \
-      "models/default aside during the calls (no call reads it: a fine-tune starts from gpu_data/init;" \
-      "git checkout models/default restores it)" >&2
-  fi
-  echo "device call (carry $DIR, .whl): $CALL VAL_SIZE=500 RUNS=/tmp/runs OUT=\$OUT bash models/gpu_train.sh"
 }
-if [ -n "${GPU_PART:-}" ]; then gpu_part; exit 0; fi
+if [ -n "${GPU_PART:-}" ]; then gpu_part "$@"; exit 0; fi
 
 # 1. Training formulas: im2latex validate (less a held-out 1,000), the sample's train formulas,
 #    the documentation corpus, hep-th formulas and 60k synthetic ones; normalized, <= 150 tokens,
@@ -67,9 +39,8 @@ img2tex corpus "$WORK/corpus" --data-dir "$DATA"
 
 # 2. Render the training mix: the look of the images users have, not only our renderer's. Every
 #    training formula, each drawn by one of nine pipelines chosen by its line number (n % 20), in
-#    two halves: four sevenths (85k formulas, 77k compile: `mix`, 47 MiB packed, small enough for
-#    the 64 MiB a GPU machine is sent) and the other three sevenths (64k, 58k compile: `mix2`,
-#    seeds +100). Two rasterizers of TeX output (dvipng; pdflatex + Ghostscript, whose Type 1
+#    two halves: four sevenths (85k formulas, 77k compile: `mix`, 47 MiB packed) and the other three
+#    sevenths (64k, 58k compile: `mix2`, seeds +100). Two rasterizers of TeX output (dvipng; pdflatex + Ghostscript, whose Type 1
 #    outlines are bolder), stroke weight and ink gamma varied at render resolution, screen (75 dpi)
 #    and print (300 dpi) resolutions read back through predict's glyph-size rescale, five font
 #    families (Computer Modern, Latin Modern, Times, Palatino, txfonts), colour and dark mode,
@@ -131,45 +102,38 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    rough and KaTeX renders as packed before the level-stretch fix; part 3 read them repacked.)
 #    Then a fourth part: --epochs 12 (validation 76.3, 77.0 after epochs 10 and 11).
 #
-# 4b. With a GPU lent: fine-tune the run's best/ there with models/gpu_train.sh (see its header),
-#    one call per part. `GPU_PART=A bash models/recipe.sh` assembles ./gpu_data (ignored by git) for a
-#    part and prints the call; a call may carry 64 MiB with the repository, so each part takes a
-#    different share of the mix. The default of 2026-11-26 03:10 (one H200, 6.4 minutes of training):
-#      part A: from $RUN/best (epoch 11), mix2 + KaTeX      BATCH=128 LR=4e-4 BUDGET=4.5 -> val 79.6
-#      part B: from part A's best, mix less print, txfonts  BATCH=128 LR=2e-4 BUDGET=2   -> val 80.1
-#    (part B's last/ shipped then; put each part's tgz from $OUT under $WORK/runs/gpu_<part>).
-#    Part C (2026-11-26, second H200 session): the `base` network (2.3M parameters) from scratch on
-#    152,851 images of every pipeline and font, carried in two calls on one warm machine:
-#      C-stage: carry gpu_stage                 STAGE_ONLY=1 STAGE_FROM=gpu_stage   (7 s)
-#      C:       carry gpu_data and .whl         base from scratch beside a fine-tune of the
-#               default, 8-minute schedule; stopped by the call's deadline at 6.6 of the 8 minutes
-#      C, again: carry gpu_data and .whl        PRESETS=base MINUTES=1.5 WORKERS=14 DEADLINE=190
-#               (resumes /tmp/runs/base to the schedule's end)      -> base val 83.99, fine-tune 80.95
-#    (base's best/ shipped: `SHIP=1 SRC=$WORK/runs/gpu_C2/base/best RUN=$WORK/runs/gpu_C2/base`.)
-#    Part E (2026-11-26, third H200 session): the shipped default (part D) fine-tuned alone, fresh Adam,
-#    on all 158,635 images; models/default moved aside during the calls to fit the 64 MiB (the note
-#    printed by gpu_part), the staged data rebuilt first (its packed format had changed):
-#      C-stage: carry gpu_stage                 as in part C
-#      E:       carry gpu_data and .whl         fine-tune, batch 128, peak lr 3e-4, 7.5-minute schedule;
-#               stopped by the call's deadline at 7.0 of the 7.5 minutes
-#      E, again: carry gpu_data and .whl        DEADLINE=150 (resumes /tmp/runs/finetune to the end)
-#                                               -> val 84.10 -> 86.55 (best epoch 11 of 13.5)
-#    (best/ shipped: `SHIP=1 RUN=$WORK/runs/gpu_E/finetune SRC=$WORK/runs/gpu_E/finetune/best`.)
-#    (`GPU_PART=... bash models/recipe.sh` runs `gpu_part`, defined at the top.)
+# 4b. On a machine with an NVIDIA GPU: `GPU_PART=A bash models/recipe.sh [-- MORE_TRAIN_OPTIONS]`
+#    runs part A there with models/gpu_train.sh (see its header; `gpu_part` at the top of this file
+#    holds each part's data and settings) into $WORK/runs/gpu_A; run it again to resume. Each part
+#    ran on one NVIDIA H200 (16 CPU cores, PyTorch 2.11.0+cu130), batch 128, scale jitter 0.6, 14
+#    loader processes unless said; benchmarks/results/gpu_training.md has every epoch:
+#      part A (2026-11-26): $RUN/best (epoch 11) fine-tuned on mix2 + KaTeX, peak lr 4e-4 over 4.5
+#        minutes -> val 79.6;
+#      part B (2026-11-26): part A's best on mix less print and txfonts, peak lr 2e-4 over 2 minutes
+#        -> val 80.1 (its last/ was the default of 2026-11-26 03:10-05:40);
+#      part C (2026-11-26): the `base` network (2.3M parameters) from scratch on 152,851 images of
+#        every pipeline and font, 8 minutes, 7 loader processes (it trained beside a fine-tune of the
+#        default then, which reached 80.95); stopped at 6.6 minutes by a time limit and resumed
+#        (--resume) to the schedule's end -> val 83.99. Shipped (05:40):
+#        `SHIP=1 RUN=$WORK/runs/gpu_C SRC=$WORK/runs/gpu_C/best bash models/recipe.sh`;
+#      part E (2026-11-26): the default of part D (step 4c) fine-tuned alone, fresh Adam, on all
+#        158,635 images, peak lr 3e-4 over 7.5 minutes; stopped at 7.0 minutes and resumed
+#        -> val 84.10 -> 86.55 (best epoch 11 of 13.5). Shipped (10:05), the current default:
+#        `SHIP=1 RUN=$WORK/runs/gpu_E SRC=$WORK/runs/gpu_E/best bash models/recipe.sh`.
 # 4c. A CPU part from the shipped model (fresh optimizer: the GPU parts kept none) on everything,
 #    the fonts of 2d included: `FINETUNE=1 bash models/recipe.sh` (again to resume it); FT_BUDGET
 #    sets the cosine schedule's minutes (default 55), FT_LR the peak lr (default 1e-4), FT_BATCH the
 #    batch (default 16: on 2 cores more, smaller steps learn more per hour,
-#    benchmarks/results/train_budget.md; parts before F used 32).
-#    Part D (2026-11-26, no GPU lent): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18
+#    docs/experiments.md, 2026-11-26; parts before F used 32).
+#    Part D (2026-11-26, 2 CPU cores): part C's base model, `FINETUNE=1 FT=$WORK/runs/v18
 #    FT_BUDGET=45 bash models/recipe.sh`, 45 minutes, 0.84 of an epoch -> val 83.99 -> 84.10
 #    (shipped: `SHIP=1 RUN=$WORK/runs/v18 SRC=$WORK/runs/v18/best bash models/recipe.sh`).
-#    Part F (2026-11-26, no GPU lent): part E, `FINETUNE=1 FT=$WORK/runs/v19 FT_BUDGET=45`, batch 16,
+#    Part F (2026-11-26, 2 CPU cores): part E, `FINETUNE=1 FT=$WORK/runs/v19 FT_BUDGET=45`, batch 16,
 #    0.91 of an epoch -> val 86.55 -> 86.49, worse in all 11 robustness conditions: not shipped.
-#    Part G (2026-11-26, no GPU lent; ../work rebuilt by steps 1-2 first): part E again at a third of
+#    Part G (2026-11-26, 2 CPU cores; ../work rebuilt by steps 1-2 first): part E again at a third of
 #    the lr, `FINETUNE=1 FT=$WORK/runs/v20 FT_BUDGET=45 FT_LR=3e-5`, 7,404 steps, 0.75 of an epoch
-#    -> val 86.55 -> 86.55 (-0.003), worse in 9 of 11 robustness conditions: not shipped. Two parts in
-#    a row under +0.5: issue 16's stopping rule ends the CPU parts here.
+#    -> val 86.55 -> 86.55 (-0.003), worse in 9 of 11 robustness conditions: not shipped. Two CPU
+#    parts in a row under +0.5 BLEU-4: by the training plan's rule, the CPU parts end here.
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
@@ -200,7 +164,7 @@ fi
 [ "${SHIP:-0}" = 1 ] || exit 0
 DEST=${DEST:-models/default}
 mkdir -p "$DEST" models/training
-SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 10:05: $WORK/runs/gpu_E/finetune/best (step 4b, part E)
+SRC=${SRC:-$RUN/best}  # the shipped model of 2026-11-26 10:05: $WORK/runs/gpu_E/best (step 4b, part E)
 cp "$SRC/model.safetensors" "$SRC/config.json" "$SRC/vocab.json" "$DEST/"
 img2tex export "$DEST"
 cp "$RUN/log.jsonl" "$RUN/config.json" models/training/

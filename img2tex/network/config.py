@@ -25,7 +25,7 @@ class ModelConfig:
     #: convolution in the first block, a step costs 16% more on 2 cores, but it learns more per step
     #: and reads accents better: on the 998 validation images after a CPU hour, BLEU-4 79.7 against
     #: 78.0 (78.8 against 77.5 on the budget's 500) and 43% of the accents read right against 34%
-    #: (benchmarks/results/train_budget.md, fifteenth session; the earlier encoders are there too).
+    #: (docs/experiments.md, 2026-11-27: "A finer first stage"; the earlier encoders are there too).
     enc_blocks: list[tuple[int, int, int, int]] = field(
         default_factory=lambda: [(16, 2, 2, 2), (32, 1, 2, 2), (64, 2, 2, 2), (128, 2, 1, 1)]
     )
@@ -33,7 +33,7 @@ class ModelConfig:
     #: block's pool factors, 1 or 2) instead of a max-pool after the block: the convolution is
     #: computed at the lower resolution. 0 for the presets: at the cpu preset a strided first block
     #: trained 1.14x faster end to end on 2 cores but learned less per step, and ended a 60-minute
-    #: budget at validation BLEU-4 74.4 against the max-pools' 75.6 (benchmarks/results/train_budget.md).
+    #: budget at validation BLEU-4 74.4 against the max-pools' 75.6 (docs/experiments.md).
     strided_blocks: int = 0
     #: Each block's convolutions after its first add their input to their output (x + f(x), as in
     #: a ResNet's identity shortcut, before the ReLU): no new weights, and the first convolution,
@@ -49,7 +49,7 @@ class ModelConfig:
     #: second over [state; context]; trained with fused calls over the whole sequence (see
     #: model.py). It reached validation BLEU 46.4 after 15 minutes of training on 2 cores where
     #: "feeding" (one layer fed [token; previous context], im2markup's input feeding, trained step
-    #: by step) reached 23.0 after 15 and 42.5 after 30 (benchmarks/results/train_budget.md).
+    #: by step) reached 23.0 after 15 and 42.5 after 30 (docs/experiments.md).
     decoder: str = "parallel"
 
     @property
@@ -125,12 +125,12 @@ def cpu_config(vocab_size: int = 0) -> ModelConfig:
     Its attention is 32 wide, not the dataclass's 64: the additive attention's tanh over (steps x
     grid cells x width) is the largest part of a CPU step, and at 32 a step runs ~1.4x faster for
     the same validation BLEU-4 or better over a 60-minute CPU budget
-    (benchmarks/results/train_budget.md, bench_model_attn.md).
+    (docs/experiments.md, 2026-11-26: "Attention width").
 
     Its encoder blocks are residual: the same weights and speed, and over the same 12,724-step
     schedule on 2 cores they reached validation BLEU-4 77.4 against 75.7 (greedy, first 500; 78.1
     against 76.7 and 39% of the accents read right against 38% on all 998), ahead at every mark
-    (train_budget.md, seventeenth session)."""
+    (benchmarks/results/train_budget.md, 2026-11-27)."""
     return ModelConfig(vocab_size=vocab_size, attn_dim=32, residual=True)
 
 

@@ -55,8 +55,8 @@ class _AdditiveScores(torch.autograd.Function):
     about ten times. Here the forward is one add, an in-place tanh and a matrix-vector product;
     the backward reuses the saved tanh in place and pulls `v` out of the two sums (it is a
     per-channel factor), so it walks the tensor five times. With the foreach Adam, training at the
-    `cpu` preset ran 1.11x faster end to end on 2 CPU cores (benchmarks/results/train_budget.md,
-    eleventh session). Not twice differentiable (training never needs it). Decoding and the ONNX
+    `cpu` preset ran 1.11x faster end to end on 2 CPU cores (docs/experiments.md, 2026-11-26:
+    "A faster step"). Not twice differentiable (training never needs it). Decoding and the ONNX
     export keep `Img2TexModel._attend`'s plain ops, one step at a time."""
 
     @staticmethod

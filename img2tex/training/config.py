@@ -17,7 +17,7 @@ class TrainConfig:
 
     #: 16, not im2markup's 24: on 2 CPU cores training is bound by updates, not images. Over the
     #: same 60 minutes, batch 16 took 22,495 steps (101 images/s) against batch 32's 12,386 (110/s)
-    #: and reached validation BLEU-4 77.2 against 75.0 (benchmarks/results/train_budget.md). On a
+    #: and reached validation BLEU-4 77.2 against 75.0 (docs/experiments.md). On a
     #: GPU pass a larger one (the recipe's GPU parts use 128).
     batch_size: int = 16
     epochs: int = 15
