@@ -3,7 +3,8 @@ clients, for this code and an earlier revision, in one run, side by side.
 
     python benchmarks/serve_load.py --baseline-rev f708f40
 
-Both servers run the shipped model with the default beam on this machine; the baseline is checked
+Both servers run the shipped model with the default beam on this machine, and the clients
+(threads of this process, one kept-open connection each) share its cores with them; the baseline is checked
 out with `git worktree` and run with PYTHONPATH (same packages, only the code differs). Each
 client posts images from `examples/` in turn, `--requests` per level (bounded, with a time limit),
 and every answer is checked against the answer the same server gave to a lone request for that
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,13 +57,16 @@ def start(src: Path) -> tuple[subprocess.Popen, str]:
 def load(url: str, clients: int, requests: int, limit_s: float, expected: dict[str, str]) -> dict[str, float]:
     bodies = [(p.name, p.read_bytes()) for p in IMAGES]
     deadline = time.monotonic() + limit_s
+    local = threading.local()  # one connection per client, kept open as an editor plugin keeps it
 
     def one(i: int) -> tuple[float, bool, int]:
         if time.monotonic() > deadline:
             return float("nan"), False, 0
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=120)
         name, body = bodies[i % len(bodies)]
         t = time.perf_counter()
-        r = httpx.post(f"{url}/predict", content=body, timeout=120)
+        r = local.client.post(f"{url}/predict", content=body)
         took = time.perf_counter() - t
         right = r.status_code == 200 and r.json()["latex"] == expected[name]
         return took, right, r.status_code

@@ -47,9 +47,27 @@ class Prediction:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def mathml(self) -> str | None:
+        """The answer as MathML (`img2tex.mathml`), or None without an answer; `FormulaError`
+        when the LaTeX does not convert."""
+        if self.latex is None:
+            return None
+        from img2tex.mathml import to_mathml
 
-#: Output formats: readable LaTeX, or the normalized token form.
-FORMATS = ("latex", "tokens")
+        return to_mathml(self.latex)
+
+    def text(self, fmt: str) -> str:
+        """The answer in one of `FORMATS`: readable LaTeX, the token form or MathML."""
+        if fmt == "mathml":
+            return self.mathml or ""
+        return (self.latex if fmt == "latex" else self.tokens) or ""
+
+
+#: Output formats: readable LaTeX, the normalized token form, or MathML.
+FORMATS = ("latex", "tokens", "mathml")
+#: The file suffix `predict_paths` writes each format with.
+SUFFIXES = {"latex": ".tex", "tokens": ".tex", "mathml": ".mml"}
 
 
 def default_model_dir() -> Path:
@@ -213,7 +231,7 @@ class Img2Tex:
         """Yield a Prediction per image found in `inputs` (files, and folders searched
         recursively), in order; a bad image yields an error Prediction and the rest go on. With
         `out_dir`, each result is also written (atomically) to out_dir/<relative path>.tex, in
-        `fmt` ('latex' or 'tokens'); with `attention_dir`, its attention picture to
+        `fmt` ('latex' or 'tokens'; 'mathml' writes .mml files); with `attention_dir`, its attention picture to
         attention_dir/<relative path>.png.
 
         Images are read `WINDOW_BATCHES` batches at a time and decoded in order of size within
@@ -231,8 +249,14 @@ class Img2Tex:
             results, arrays = self._predict_sources([p for p, _ in chunk])
             for j, ((_, rel), res) in enumerate(zip(chunk, results)):
                 if out_dir is not None and res.ok:
-                    res.tex_path = Path(out_dir) / rel.with_suffix(".tex")
-                    atomic_write_text(res.tex_path, ((res.latex if fmt == "latex" else res.tokens) or "") + "\n")
+                    try:
+                        text = res.text(fmt)
+                    except Img2TexError as exc:
+                        res.error = f"{res.path}: {exc}"
+                        yield res
+                        continue
+                    res.tex_path = Path(out_dir) / rel.with_suffix(SUFFIXES[fmt])
+                    atomic_write_text(res.tex_path, text + "\n")
                 if attention_dir is not None and res.ok:
                     picture = self.attention_picture(arrays[j], res.tokens or "")
                     atomic_write_bytes(Path(attention_dir) / rel.with_suffix(".png"), picture)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 #: Called with the number of items just finished.
 Advance = Callable[[int], None]
@@ -21,18 +16,52 @@ Advance = Callable[[int], None]
 
 def stderr_console() -> Console:
     """The console for messages and progress; results never go here."""
+    from rich.console import Console
+
     return Console(stderr=True)
+
+
+class LazyConsole:
+    """`stderr_console()`, made on first use. Importing rich costs about 50 ms of every
+    command's start-up, and a command that succeeds quietly (`img2tex predict one.png`) never
+    prints to stderr."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        if self._console is None:
+            self._console = stderr_console()
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def _real(console: Console | LazyConsole | None) -> Console:
+    if isinstance(console, LazyConsole):
+        return console.get()
+    return console if console is not None else stderr_console()
 
 
 @contextmanager
 def progress_bar(
-    description: str, total: int | None, console: Console | None = None, enabled: bool = True
+    description: str, total: int | None, console: Console | LazyConsole | None = None, enabled: bool = True
 ) -> Iterator[Advance]:
     """Show a bar for `total` items and yield the function that advances it (`enabled=False`:
     no bar, the function does nothing).
 
     Rich hides the bar itself when stderr is not a terminal, so logs stay readable in CI.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -40,7 +69,7 @@ def progress_bar(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console or stderr_console(), transient=False, disable=not enabled) as bar:
+    with Progress(*columns, console=_real(console), transient=False, disable=not enabled) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
 
@@ -69,6 +98,15 @@ class TrainingBar:
 @contextmanager
 def training_bar(steps_per_epoch: int, enabled: bool = True) -> Iterator[TrainingBar]:
     """A `TrainingBar` on stderr for the duration of the block."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]epoch {task.fields[epoch]}"),
         BarColumn(),

@@ -144,3 +144,11 @@ def distributed_root(tmp_path_factory: pytest.TempPathFactory, needs_latex: None
     for split in ("train", "test"):
         (root / f"im2latex_{split}.lst").write_text(lines, encoding="utf-8")
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _graph_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Optimized ONNX graphs go to a folder of the test run, not to the user's ~/.cache."""
+    import os
+
+    os.environ["IMG2TEX_CACHE"] = str(tmp_path_factory.mktemp("graph_cache"))

@@ -180,7 +180,7 @@ def test_render_train_eval_predict(tmp_path, capsys, monkeypatch):
     rows = [json.loads(line) for line in out.splitlines()]
     assert [("error" in r) for r in rows] == [False, True, False]
     assert "bad.png" in err
-    assert set(rows[0]) == {"path", "latex", "tokens", "score"}
+    assert set(rows[0]) == {"path", "latex", "tokens", "mathml", "score"}
     assert tokenize(rows[0]["latex"]) == tokenize(to_latex(rows[0]["tokens"]))  # one formula, two spellings
 
     code, out, err = run(["predict", str(pngs[0]), "--model", str(model), "--format", "tokens"], capsys, monkeypatch)
@@ -271,6 +271,8 @@ def test_serve_refuses_bad_ports_in_one_line(capsys, monkeypatch):
             (["--port", str(taken.getsockname()[1])], "cannot listen on 127.0.0.1"),
             (["--host", "no.such.host.invalid", "--port", "0"], "cannot listen on no.such.host.invalid"),
             (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+            (["--max-batch", "0"], "--max-batch must be at least 1"),
+            (["--timeout", "0"], "--timeout must be positive"),
         ):
             code, out, err = run(["serve", *args], capsys, monkeypatch)
             assert code == 1 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
@@ -317,3 +319,16 @@ def test_train_on_full_pages_suggests_pack(distributed_root, tmp_path, capsys, m
     code, _, err = run([*args, "--no-export", "--batch-size", "2"], capsys, monkeypatch)
     assert code == 0, err
     assert "img2tex pack" in err
+
+
+def test_mathml_output_and_json_field(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "quadratic.png")
+    code, out, _ = run(["predict", example, "--format", "mathml"], capsys, monkeypatch)
+    assert code == 0 and out.startswith("<math") and "<mfrac>" in out
+    code, out, _ = run(["predict", example, "--json"], capsys, monkeypatch)
+    record = json.loads(out)
+    assert record["mathml"].startswith("<math") and record["latex"]
+    code, out, err = run(["predict", example, "--format", "mathml", "--out", str(tmp_path / "o")], capsys, monkeypatch)
+    assert code == 0 and (tmp_path / "o" / "quadratic.mml").read_text().startswith("<math")

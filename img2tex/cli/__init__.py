@@ -14,9 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from rich.markup import escape
-
-from img2tex.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, app, console
+from img2tex.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, app, console, print_error
 from img2tex.errors import Img2TexError
 
 __all__ = ["app", "main"]
@@ -53,14 +51,12 @@ def main() -> None:
         register()
         app()
     except Img2TexError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         console.print("interrupted", highlight=False)
         sys.exit(EXIT_INTERRUPTED)
     except OSError as exc:  # a disk that fills or a folder that vanishes mid-run: one line, no traceback
         where = f": {exc.filename}" if exc.filename else ""
-        console.print(
-            f"[red]error:[/red] {escape((exc.strerror or str(exc)) + where)}", highlight=False, soft_wrap=True
-        )
+        print_error((exc.strerror or str(exc)) + where)
         sys.exit(EXIT_ERROR)

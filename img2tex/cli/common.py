@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
 from img2tex import __version__
-from img2tex.progress import stderr_console
+from img2tex.progress import LazyConsole
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -24,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-console = stderr_console()
+console = LazyConsole()  # rich is imported when something is printed
 
 
 def _version(value: bool) -> None:
@@ -71,5 +70,12 @@ def writable_folder(folder: Path, option: str) -> None:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, in red where it is a terminal; MESSAGE printed as it is."""
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

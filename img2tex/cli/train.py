@@ -52,7 +52,7 @@ def train(
         typer.Option(
             help="Width of the additive attention's hidden layer [default: the preset's]. Its tanh over "
             "(steps x grid cells x width) is the largest part of a CPU step: 32 trains ~1.4x faster than 64 "
-            "(benchmarks/results/bench_model_attn.md)."
+            "(docs/experiments.md)."
         ),
     ] = None,
     dropout: Annotated[
@@ -72,7 +72,7 @@ def train(
         typer.Option(
             help="Encoder blocks (from the first) that downsample with a strided convolution instead of a "
             "max-pool: computed at the lower resolution, 1.14x faster on 2 cores for one block, but it learned "
-            "less per CPU-hour (benchmarks/results/train_budget.md) [default: the preset's]."
+            "less per CPU-hour (docs/experiments.md) [default: the preset's]."
         ),
     ] = None,
     residual: Annotated[

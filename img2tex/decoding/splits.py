@@ -34,25 +34,39 @@ def decode_split(
     order = sorted(range(len(ds)), key=lambda k: bucket_shape(*shapes[k], ds.image_cfg) + (k,))
     out: list[Hypothesis] = [Hypothesis([], 0.0, False)] * len(ds)
     window = batch_size * WINDOW_BATCHES
+
     for w in range(0, len(order), window):
-        ready: list[tuple[tuple[int, int], int, np.ndarray]] = []
-        unreadable = 0
-        for k in order[w : w + window]:
+        keys = order[w : w + window]
+        ready = []
+        for k in keys:
             try:
                 a = ds[k][1]
             except ImageError:
-                unreadable += 1
                 continue
             ready.append((bucket_shape(*a.shape, ds.image_cfg), k, a))
-        ready.sort(key=lambda item: item[:2])
-        if advance is not None and unreadable:
-            advance(unreadable)
-        for s in range(0, len(ready), batch_size):
-            chunk = ready[s : s + batch_size]
-            images, mask = batch_arrays([a for _, _, a in chunk], ds.image_cfg.bucket)
-            hyps = decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)
-            for (_, k, _), h in zip(chunk, hyps):
-                out[k] = h
-            if advance is not None:
-                advance(len(chunk))
+        _decode_window(engine, ds, dcfg, batch_size, advance, out, ready, len(keys) - len(ready))
     return out
+
+
+def _decode_window(
+    engine: Engine,
+    ds: SplitDataset,
+    dcfg: DecodeConfig,
+    batch_size: int,
+    advance: Callable[[int], None] | None,
+    out: list[Hypothesis],
+    ready: list[tuple[tuple[int, int], int, np.ndarray]],
+    unreadable: int,
+) -> None:
+    """Decode one window's preprocessed images, sorted by size, into `out`."""
+    ready.sort(key=lambda item: item[:2])
+    if advance is not None and unreadable:
+        advance(unreadable)
+    for s in range(0, len(ready), batch_size):
+        chunk = ready[s : s + batch_size]
+        images, mask = batch_arrays([a for _, _, a in chunk], ds.image_cfg.bucket)
+        hyps = decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)
+        for (_, k, _), h in zip(chunk, hyps):
+            out[k] = h
+        if advance is not None:
+            advance(len(chunk))

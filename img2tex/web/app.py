@@ -3,20 +3,26 @@
 Routes
 - ``GET /``: the page (paste, drop or pick an image; LaTeX, KaTeX preview, copy, confidence).
 - ``POST /predict``: the image as the multipart field ``image`` or as the raw request body;
-  answers ``{"latex", "tokens", "score", "confidence"}``, or a 4xx ``{"error": ...}`` for an
+  answers ``{"latex", "tokens", "mathml", "score", "confidence"}`` (``mathml`` null where the
+  LaTeX does not convert), or a 4xx ``{"error": ...}`` for an
   upload that is missing (400), unreadable (400) or larger than the limit (413).
-- ``GET /health``: ``{"status": "ok", "model": ...}``.
+  When too many images are waiting it answers 503 with Retry-After, and 504 when an answer
+  takes longer than the time limit.
+- ``GET /health``: ``{"status": "ok", "model": ..., "batching": {...}}``.
 - ``/static/...``: the page's script, style and KaTeX, shipped in the package (no CDN).
 
-The model loads once, when the app is made. Requests are read on the event loop and decoded in
-worker threads one at a time (a lock): decoding already uses every core through ONNX Runtime, so
-parallel decodes would not finish sooner, and one at a time keeps memory flat under a burst.
+The model loads once, when the app is made. Requests are read on the event loop and their images
+preprocessed in worker threads; one thread decodes them, gathering the requests that arrive
+together into batches (`web.batcher`): decoding already uses every core through ONNX Runtime,
+and a batch of eight costs little more than one image.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
-import threading
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +34,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from img2tex.errors import Img2TexError
+from img2tex.mathml import to_mathml
+from img2tex.tokenizer import to_readable
+from img2tex.web.batcher import Batcher, Overloaded, describe
+from img2tex.web.config import ServeConfig
 
 if TYPE_CHECKING:
     from img2tex.predict import Img2Tex
 
 STATIC = Path(__file__).parent / "static"
 
-#: Largest upload accepted, in bytes (a formula image is rarely over 1 MB).
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+#: Seconds a client is told to wait before retrying when the queue is full.
+RETRY_AFTER_S = 1
 
 
 class UploadError(Exception):
@@ -89,21 +100,65 @@ async def _image_bytes(request: Request, limit: int) -> bytes:
     return body
 
 
-def create_app(reader: Img2Tex, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Starlette:
-    """The app, serving `reader` (loaded here, once)."""
-    reader.load()
-    lock = threading.Lock()
+def _mathml(latex: str) -> str | None:
+    """The answer as MathML, or None where it does not convert (the answer stays whole)."""
+    try:
+        return to_mathml(latex)
+    except Img2TexError:
+        return None
 
-    def decode(data: bytes) -> dict[str, Any]:
-        with lock:
-            res = reader.predict(data)
-        score = float(res.score or 0.0)
-        return {"latex": res.latex, "tokens": res.tokens, "score": round(score, 4), "confidence": math.exp(score)}
+
+def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: ServeConfig | None = None) -> Starlette:
+    """The app, serving `reader` (loaded here, once). `max_upload_bytes` overrides the config's
+    upload limit."""
+    cfg = config or ServeConfig()
+    cfg.validate()
+    limit = max_upload_bytes if max_upload_bytes is not None else int(cfg.max_upload_mb * 1024 * 1024)
+    reader.load()
+
+    def decode_batch(arrays: Sequence[Any]) -> list[tuple[str, float]]:
+        return reader.predict_arrays(arrays)
+
+    batcher: Batcher[Any, tuple[str, float]] = Batcher(
+        decode_batch, max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000, max_queue=cfg.max_queue
+    )
+
+    def prepare(data: bytes) -> Any:
+        try:
+            return reader.prepare(data, "image")
+        except Img2TexError as exc:  # name the image, as predict does: "image is blank" lacks it
+            msg = str(exc)
+            raise type(exc)(msg if msg.startswith("image") else f"image: {msg}") from None
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            data = await _image_bytes(request, max_upload_bytes)
-            return JSONResponse(await run_in_threadpool(decode, data))
+            data = await _image_bytes(request, limit)
+            try:
+                with batcher.incoming():
+                    array = await run_in_threadpool(prepare, data)
+                    future = batcher.submit(array)
+            except Overloaded as exc:
+                return JSONResponse(
+                    {"error": f"busy: {exc}; try again shortly"},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            try:
+                tokens, score = await asyncio.wait_for(asyncio.wrap_future(future), cfg.timeout_s)
+            except asyncio.TimeoutError:
+                future.cancel()  # not decoded yet: skipped when its batch is gathered
+                return JSONResponse({"error": f"no answer within {cfg.timeout_s:g} s"}, status_code=504)
+            score = float(score)
+            latex = to_readable(tokens)
+            return JSONResponse(
+                {
+                    "latex": latex,
+                    "tokens": tokens,
+                    "mathml": _mathml(latex),
+                    "score": round(score, 4),
+                    "confidence": math.exp(score),
+                }
+            )
         except UploadError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except Img2TexError as exc:  # unreadable, blank or too large an image
@@ -113,7 +168,12 @@ def create_app(reader: Img2Tex, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Sta
         return FileResponse(STATIC / "index.html")
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": str(reader.model_dir)})
+        return JSONResponse({"status": "ok", "model": str(reader.model_dir), "batching": describe(batcher)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(batcher.close)
 
     return Starlette(
         routes=[
@@ -121,5 +181,6 @@ def create_app(reader: Img2Tex, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Sta
             Route("/predict", predict, methods=["POST"]),
             Route("/health", health),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
+        ],
+        lifespan=lifespan,
     )

@@ -3,6 +3,7 @@ headless browser (Debian's chromium driven by Selenium through chromedriver)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import socket
@@ -19,6 +20,7 @@ from PIL import Image
 from img2tex.errors import ModelError
 from img2tex.predict import Img2Tex, default_model_dir
 from img2tex.web.app import create_app
+from img2tex.web.config import ServeConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 QUADRATIC = EXAMPLES / "quadratic.png"
@@ -32,14 +34,14 @@ def reader() -> Img2Tex:
         pytest.skip("no default model shipped")
 
 
-@pytest.fixture(scope="module")
-def server(reader: Img2Tex) -> Iterator[str]:
-    """A real uvicorn server on a free loopback port, in a thread; yields its base URL."""
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A real uvicorn server for `app` on a free loopback port, in a thread; yields its base URL."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(create_app(reader, max_upload_bytes=200_000), log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
@@ -47,9 +49,18 @@ def server(reader: Img2Tex) -> Iterator[str]:
             break
         time.sleep(0.05)
     assert srv.started, "server did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(reader: Img2Tex) -> Iterator[str]:
+    """The app over the shipped model, served on loopback; yields its base URL."""
+    with serving(create_app(reader, max_upload_bytes=200_000)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +80,7 @@ def test_predict_multipart_and_raw_body_agree_with_the_api(client, reader):
         body = response.json()
         assert body["latex"] == expected.latex and body["tokens"] == expected.tokens
         assert body["score"] == pytest.approx(expected.score, abs=1e-4) and 0 < body["confidence"] <= 1
+        assert body["mathml"] == expected.mathml and "<mfrac>" in body["mathml"]
 
 
 @pytest.mark.parametrize(
@@ -129,6 +141,50 @@ def test_fifty_concurrent_requests_are_all_answered(server, reader):
         else:
             assert status == 400 and "error" in body
     assert httpx.get(f"{server}/health", timeout=10).json()["status"] == "ok"
+
+
+def test_concurrent_requests_are_decoded_in_batches(server):
+    before = httpx.get(f"{server}/health", timeout=10).json()["batching"]
+    body = QUADRATIC.read_bytes()
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(
+            pool.map(lambda _: httpx.post(f"{server}/predict", content=body, timeout=60).status_code, range(32))
+        )
+    after = httpx.get(f"{server}/health", timeout=10).json()["batching"]
+    assert codes == [200] * 32
+    images, batches = after["images"] - before["images"], after["batches"] - before["batches"]
+    assert images == 32 and batches < images
+
+
+def _slow(reader: Img2Tex, seconds: float) -> Img2Tex:
+    """A reader over the same model whose every batch takes `seconds` longer."""
+    slow = Img2Tex(reader.model_dir, beam=1)
+    fast = slow.predict_arrays
+
+    def predict_arrays(arrays):  # type: ignore[no-untyped-def]
+        time.sleep(seconds)
+        return fast(arrays)
+
+    slow.predict_arrays = predict_arrays  # type: ignore[method-assign]
+    return slow
+
+
+def test_a_full_queue_answers_503_with_retry_after(reader):
+    app = create_app(_slow(reader, 0.5), config=ServeConfig(max_batch=1, max_queue=1, max_wait_ms=0))
+    body = QUADRATIC.read_bytes()
+    with serving(app) as url, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: httpx.post(f"{url}/predict", content=body, timeout=60), range(6)))
+    busy = [r for r in answers if r.status_code == 503]
+    assert busy and all(r.headers["retry-after"] == "1" and "busy" in r.json()["error"] for r in busy)
+    assert any(r.status_code == 200 for r in answers)
+    assert {r.status_code for r in answers} <= {200, 503}
+
+
+def test_a_request_past_its_time_limit_gets_504(reader):
+    app = create_app(_slow(reader, 1.0), config=ServeConfig(timeout_s=0.2))
+    with serving(app) as url:
+        r = httpx.post(f"{url}/predict", content=QUADRATIC.read_bytes(), timeout=60)
+    assert r.status_code == 504 and "no answer within 0.2 s" in r.json()["error"]
 
 
 def _chrome():

@@ -1,6 +1,7 @@
 // img2tex serve: send an image to POST /predict, show the LaTeX, a KaTeX preview and the confidence.
 "use strict";
 const $ = (id) => document.getElementById(id);
+let answer = null; // the last answer of POST /predict
 
 function setStatus(text, isError) {
   $("status").textContent = text;
@@ -30,6 +31,7 @@ async function send(file) {
       return;
     }
     $("latex").value = data.latex;
+    answer = data;
     $("confidence").textContent = "confidence " + Math.round(100 * data.confidence) + "%";
     showPreview(data.latex);
     $("result").hidden = false;
@@ -41,9 +43,24 @@ async function send(file) {
 
 $("file").addEventListener("change", (e) => send(e.target.files[0]));
 $("latex").addEventListener("input", (e) => showPreview(e.target.value));
+// The text "Copy" puts on the clipboard: the LaTeX as shown (edits included), or the server's
+// MathML of the model's answer (which an edit of the LaTeX makes stale: then it says so).
+function copyText() {
+  if ($("copy-as").value !== "mathml") return $("latex").value;
+  if (!answer || answer.latex !== $("latex").value) throw new Error("MathML is for the model's answer: undo the edit");
+  if (!answer.mathml) throw new Error("this LaTeX does not convert to MathML");
+  return answer.mathml;
+}
 $("copy").addEventListener("click", async () => {
+  let text;
   try {
-    await navigator.clipboard.writeText($("latex").value);
+    text = copyText();
+  } catch (err) {
+    setStatus(err.message, true);
+    return;
+  }
+  try {
+    await navigator.clipboard.writeText(text);
     setStatus("Copied.");
   } catch (err) {
     $("latex").select();
