@@ -33,6 +33,7 @@ from machine import write_results
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.search import decode
 from img2tex.decoding.torch_engine import TorchEngine
+from img2tex.device import bf16_enabled
 from img2tex.network.config import PRESETS
 from img2tex.network.model import Img2TexModel, count_parameters
 from img2tex.training.config import TrainConfig
@@ -100,7 +101,12 @@ def main() -> None:
         help="variants to compare: a decoder kind, optionally with +fp32 (no bf16), +bNN (batch NN), "
         "+compile (torch.compile), +aNN (attention width NN), e.g. parallel,parallel+b48,parallel+a32",
     )
-    ap.add_argument("--bf16", choices=["on", "off"], default="on", help="bf16 autocast in training steps")
+    ap.add_argument(
+        "--bf16",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="bf16 autocast in training steps (auto: where this CPU has native bf16, as img2tex train)",
+    )
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds (each config in turn)")
     ap.add_argument("--steps", type=int, default=4, help="training steps per config per round")
@@ -118,7 +124,7 @@ def main() -> None:
     for cell, variant in configs:
         decoder, *mods = variant.split("+")
         batch = next((int(m[1:]) for m in mods if m.startswith("b")), args.batch)
-        bf16 = args.bf16 == "on" and "fp32" not in mods
+        bf16 = bf16_enabled(torch.device("cpu"), args.bf16) and "fp32" not in mods
         torch.manual_seed(0)
         cfg = PRESETS[args.preset](VOCAB)
         cfg.cell, cfg.decoder = cell, decoder

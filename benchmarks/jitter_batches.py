@@ -111,7 +111,7 @@ def main() -> None:
     ap.add_argument("--per-part", type=int, default=1000, help="items taken from the start of each folder")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--bf16", default="on")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--modes", default="plain,stored,prepared")
     ap.add_argument("--out", type=Path, default=RESULTS / "jitter_batches")
     args = ap.parse_args()

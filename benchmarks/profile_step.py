@@ -27,6 +27,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from img2tex.data.dataset import SplitDataset
 from img2tex.data.layout import open_split
 from img2tex.data.pipeline import BucketBatchSampler, Collate
+from img2tex.device import bf16_enabled
 from img2tex.images import ImageConfig
 from img2tex.network.config import PRESETS
 from img2tex.network.model import Img2TexModel
@@ -68,7 +69,7 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--bf16", choices=["on", "off"], default="on")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
     args = ap.parse_args()
     split = open_split(args.data, args.split)
     vocab = build_vocab(split.formula(i).split() for i in range(len(split)))
@@ -84,7 +85,7 @@ def main() -> None:
     model = Img2TexModel(cfg).to(memory_format=torch.channels_last)
     label_parts(model)
     opt = make_optimizer(model.parameters(), TrainConfig())
-    bf16 = args.bf16 == "on"
+    bf16 = bf16_enabled(torch.device("cpu"), args.bf16)
 
     def step(idx: list[int]) -> None:
         with record_function("phase:data"):

@@ -108,7 +108,7 @@ def main() -> None:
             "--val-size",
             str(args.val_images),
             "--bf16",
-            "on",
+            "auto",
             "--no-export",
         ]
         points = []

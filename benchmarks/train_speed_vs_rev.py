@@ -1,7 +1,7 @@
 """End-to-end training speed of this tree against an earlier revision, same data, same machine, one run.
 
     python benchmarks/train_speed_vs_rev.py --work ../work --old-rev 0f153e8 \
-        --config "before=old:--batch-size 24 --bf16 on" \
+        --config "before=old:--batch-size 24 --bf16 auto" \
         --config "default=new:" --config "a32=new:--attn-dim 32" --steps 300 --rounds 2
 
 A step microbenchmark (bench_model.py) can only time today's code. To compare with the trainer *as

@@ -138,7 +138,7 @@ if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
   [ -e "$FT/last" ] || ARGS=(--init-from models/default --batch-size "${FT_BATCH:-16}" --lr "${FT_LR:-1e-4}" --time-budget "${FT_BUDGET:-55}"
-                             --epochs 100 --scale-jitter 0.6 --val-size 500 --bf16 on)
+                             --epochs 100 --scale-jitter 0.6 --val-size 500 --bf16 auto)
   img2tex train $(ls -d "$WORK"/mix/*/packed "$WORK"/mix2/*/packed "$WORK"/mix3/*/packed "$WORK"/mix4/*/packed) \
     --val "$WORK/val/packed" -o "$FT" "${ARGS[@]}" "$@"
   exit 0
@@ -152,7 +152,7 @@ elif [ -e "$RUN/last" ] || [ -e "$RUN/last.new" ] || [ -e "$RUN/prev" ]; then
 else
   # --enc-blocks: the cpu preset's encoder until 2026-11-27 (four convolutions), the one this run had.
   img2tex train "${TRAIN[@]}" --val "$WORK/val/packed" -o "$RUN" --preset cpu --decoder parallel \
-    --enc-blocks 16:1:2x2,32:1:2x2,64:1:2x2,128:1:1x1 --vocab "$WORK/vocab16.json" --batch-size 32 --val-size 500 --bf16 on --epochs 4 "$@"
+    --enc-blocks 16:1:2x2,32:1:2x2,64:1:2x2,128:1:1x1 --vocab "$WORK/vocab16.json" --batch-size 32 --val-size 500 --bf16 auto --epochs 4 "$@"
 fi
 
 # 5. `SHIP=1` (step 4 then trains nothing): ship $SRC into $DEST (default: models/default), the

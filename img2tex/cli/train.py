@@ -134,8 +134,9 @@ def train(
     bf16: Annotated[
         Optional[str],
         typer.Option(
-            help="bf16 autocast: auto (on CUDA only), on (also on a CPU with native bf16 such as AVX512-BF16, "
-            f"where it is faster), off [default: {TrainConfig.bf16}]."
+            help="bf16 autocast: auto (on CUDA and on a CPU with native bf16, AVX512-BF16 or AMX, where it is "
+            "faster; off elsewhere), on (the same, but an error on a CPU without native bf16), off "
+            f"[default: {TrainConfig.bf16}]."
         ),
     ] = None,
     scale_jitter: Annotated[

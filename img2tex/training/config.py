@@ -29,8 +29,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    #: bf16 autocast: "auto" = on CUDA only; "on" also on a CPU with native bf16 (AVX512-BF16/AMX),
-    #: where one training step of the cpu preset ran ~1.4x faster single-threaded (2-core EPYC); "off".
+    #: bf16 autocast: "auto" = on CUDA and on a CPU with native bf16 (AVX512-BF16/AMX), where one
+    #: training step of the cpu preset ran ~1.4x faster single-threaded (2-core EPYC), off elsewhere;
+    #: "on" = the same, refused on a CPU without native bf16 (`device.bf16_enabled`); "off".
     bf16: str = "auto"
     max_tokens: int = 150  # longer training formulas are skipped
     val_size: int = 500  # validation subset (first N items) for loss and greedy BLEU

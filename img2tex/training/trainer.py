@@ -36,7 +36,7 @@ from img2tex.data.split import Split
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.splits import decode_split
 from img2tex.decoding.torch_engine import TorchEngine
-from img2tex.device import pick_device
+from img2tex.device import bf16_enabled, pick_device
 from img2tex.errors import ModelError
 from img2tex.fileio import atomic_write_text, folder_damage, fresh_folder, seal_folder, swap_folder
 from img2tex.images import ImageConfig
@@ -82,10 +82,9 @@ def token_loss(logits: torch.Tensor, target: torch.Tensor, pad_id: int, label_sm
 
 
 def autocast(device: torch.device, bf16: str = "auto") -> Any:
-    """bf16 mixed precision for the forward pass (weights and optimizer stay float32);
-    `bf16` is TrainConfig.bf16, checked there."""
-    enabled = bf16 == "on" or (bf16 == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+    """bf16 mixed precision for the forward pass (weights and optimizer stay float32) where
+    `bf16` (TrainConfig.bf16) and the hardware call for it (`device.bf16_enabled`)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_enabled(device, bf16))
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -143,6 +142,7 @@ def _build(
 ) -> Run:
     d = Dist.from_env()
     device = distributed.init(d, pick_device(cfg.device))
+    bf16_enabled(device, cfg.bf16)  # --bf16 on where bf16 is not native: one line now, not at step 1
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model_cfg.vocab_size = len(vocab)
     model = Img2TexModel(model_cfg).to(device, memory_format=torch.channels_last)  # see model.Encoder
