@@ -30,6 +30,15 @@ WINDOW_BATCHES = 16
 
 
 @dataclass
+class Candidate:
+    """One of the n best answers: readable LaTeX, the token form and its score."""
+
+    latex: str
+    tokens: str
+    score: float
+
+
+@dataclass
 class Prediction:
     """Result for one input image: `latex` (readable LaTeX, as a person writes it), `tokens`
     (the normalized token form the model writes, as im2latex-100k spells formulas) and `score`
@@ -42,6 +51,8 @@ class Prediction:
     score: float | None = None
     error: str | None = None
     tex_path: Path | None = None  # where the .tex was written, with out_dir
+    #: With n_best > 1: the beam's finished answers, best first (the first is the answer above).
+    candidates: list[Candidate] | None = None
 
     @property
     def ok(self) -> bool:
@@ -135,6 +146,7 @@ class Img2Tex:
         self.batch_size = max(1, batch_size)
         self.scale = scale
         self._engine: Any = None
+        self._filter: Any = None  # the well-formed-LaTeX filter, made on first use
 
     def load(self) -> None:
         """Load the engine (no-op once loaded)."""
@@ -151,35 +163,51 @@ class Img2Tex:
 
     def predict_arrays(self, arrays: Sequence[Any]) -> list[tuple[str, float]]:
         """(token form, score) for preprocessed uint8 arrays, decoded in one batch."""
-        from img2tex.decoding.search import decode
+        return [nbest[0] for nbest in self.nbest_arrays(arrays)]
+
+    def nbest_arrays(self, arrays: Sequence[Any], n_best: int = 1) -> list[list[tuple[str, float]]]:
+        """Each preprocessed array's `n_best` best (token form, score), best first, decoded in one
+        batch; the beam is widened to `n_best` when it is narrower."""
+        import dataclasses
+
+        from img2tex.decoding.filters import filter_for
+        from img2tex.decoding.search import decode_nbest
         from img2tex.images import batch_arrays
 
         self.load()
+        dcfg = self.dcfg if n_best <= self.dcfg.beam else dataclasses.replace(self.dcfg, beam=n_best)
+        if self._filter is None and dcfg.well_formed:
+            self._filter = filter_for(self.vocab, dcfg)
         images, mask = batch_arrays(arrays, self.image_cfg.bucket)
-        hyps = decode(self._engine, images, mask, self.dcfg, self.vocab.bos_id, self.vocab.eos_id)
-        return [(self.vocab.text(h.tokens), h.score) for h in hyps]
+        bos, eos = self.vocab.bos_id, self.vocab.eos_id
+        filt = self._filter.fresh() if dcfg.well_formed else None
+        found = decode_nbest(self._engine, images, mask, dcfg, bos, eos, filt)
+        return [[(self.vocab.text(h.tokens), h.score) for h in hyps[: max(1, n_best)]] for hyps in found]
 
     @overload
-    def predict(self, images: ImageSource) -> Prediction: ...
+    def predict(self, images: ImageSource, n_best: int = 1) -> Prediction: ...
     @overload
-    def predict(self, images: Sequence[ImageSource]) -> list[Prediction]: ...
+    def predict(self, images: Sequence[ImageSource], n_best: int = 1) -> list[Prediction]: ...
 
-    def predict(self, images: ImageSource | Sequence[ImageSource]) -> Prediction | list[Prediction]:
+    def predict(self, images: ImageSource | Sequence[ImageSource], n_best: int = 1) -> Prediction | list[Prediction]:
         """Read one image (a path, its bytes, a PIL image or a numpy array) or a list of them.
 
         One image gives a Prediction and raises `ImageError` when it cannot be read; a list
         gives a Prediction per item, in order, a bad item carrying its `error` (the others are
-        still read). Images are decoded `batch_size` at a time in order of size.
+        still read). Images are decoded `batch_size` at a time in order of size. With `n_best` >
+        1 each Prediction also holds its `candidates`: the beam's answers, best first (the beam
+        is widened to `n_best` when it is narrower).
         """
         if _is_single(images):
-            res = self._predict_sources([images], labels=None if isinstance(images, (str, Path)) else ["image"])[0][0]  # type: ignore[list-item]
+            label = None if isinstance(images, (str, Path)) else ["image"]
+            res = self._predict_sources([images], labels=label, n_best=n_best)[0][0]  # type: ignore[list-item]
             if not res.ok:
                 raise ImageError(res.error or "unreadable image")
             return res
-        return self._predict_sources(list(images))[0]  # type: ignore[arg-type]
+        return self._predict_sources(list(images), n_best=n_best)[0]  # type: ignore[arg-type]
 
     def _predict_sources(
-        self, sources: Sequence[ImageSource], labels: Sequence[str] | None = None
+        self, sources: Sequence[ImageSource], labels: Sequence[str] | None = None, n_best: int = 1
     ) -> tuple[list[Prediction], dict[int, Any]]:
         """A Prediction per source, in order (see `predict`), and the preprocessed image of each
         source that could be read, by index."""
@@ -201,8 +229,11 @@ class Img2Tex:
         ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
         for b in range(0, len(ready), self.batch_size):
             batch = ready[b : b + self.batch_size]
-            for (j, _), (tokens, sc) in zip(batch, self.predict_arrays([a for _, a in batch])):
+            for (j, _), found in zip(batch, self.nbest_arrays([a for _, a in batch], n_best)):
+                tokens, sc = found[0]
                 results[j].tokens, results[j].latex, results[j].score = tokens, to_readable(tokens), sc
+                if n_best > 1:
+                    results[j].candidates = [Candidate(to_readable(tok), tok, s) for tok, s in found]
         return results, dict(ready)
 
     def attention_picture(self, array: Any, tokens: str) -> bytes:
@@ -227,12 +258,13 @@ class Img2Tex:
         out_dir: str | Path | None = None,
         fmt: str = "latex",
         attention_dir: str | Path | None = None,
+        n_best: int = 1,
     ) -> Iterator[Prediction]:
         """Yield a Prediction per image found in `inputs` (files, and folders searched
         recursively), in order; a bad image yields an error Prediction and the rest go on. With
         `out_dir`, each result is also written (atomically) to out_dir/<relative path>.tex, in
         `fmt` ('latex' or 'tokens'; 'mathml' writes .mml files); with `attention_dir`, its attention picture to
-        attention_dir/<relative path>.png.
+        attention_dir/<relative path>.png; with `n_best` > 1, each Prediction's `candidates`.
 
         Images are read `WINDOW_BATCHES` batches at a time and decoded in order of size within
         that window, so that a batch pads little (a folder's images come in name order, with
@@ -246,7 +278,7 @@ class Img2Tex:
         window = self.batch_size * WINDOW_BATCHES
         for s in range(0, len(items), window):
             chunk = items[s : s + window]
-            results, arrays = self._predict_sources([p for p, _ in chunk])
+            results, arrays = self._predict_sources([p for p, _ in chunk], n_best=n_best)
             for j, ((_, rel), res) in enumerate(zip(chunk, results)):
                 if out_dir is not None and res.ok:
                     try:

@@ -332,3 +332,15 @@ def test_mathml_output_and_json_field(tmp_path, capsys, monkeypatch):
     assert record["mathml"].startswith("<math") and record["latex"]
     code, out, err = run(["predict", example, "--format", "mathml", "--out", str(tmp_path / "o")], capsys, monkeypatch)
     assert code == 0 and (tmp_path / "o" / "quadratic.mml").read_text().startswith("<math")
+
+
+def test_n_best_candidates_in_json(capsys, monkeypatch):
+    from pathlib import Path
+
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "quadratic.png")
+    code, out, _ = run(["predict", example, "--json", "--n-best", "3"], capsys, monkeypatch)
+    record = json.loads(out)
+    assert code == 0 and 1 <= len(record["candidates"]) <= 3
+    assert record["candidates"][0]["latex"] == record["latex"]
+    code, out, err = run(["predict", example, "--n-best", "3"], capsys, monkeypatch)
+    assert code == 2 and "--json" in err

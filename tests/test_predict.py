@@ -139,3 +139,20 @@ def test_folders_with_loops_dangling_links_fifos_and_unreadable_files(model_dir,
     assert sorted(preds) == ["a.png", "b.jpg", "broken.png", "c.PNG"]
     assert "cannot read (Permission denied)" in preds["c.PNG"].error
     assert preds["a.png"].ok and preds["b.jpg"].ok
+
+
+def test_n_best_lists_the_beams_answers_best_first() -> None:
+    from pathlib import Path
+
+    from img2tex.predict import Img2Tex
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "quadratic.png"
+    reader = Img2Tex(beam=2)
+    one = reader.predict(example)
+    res = reader.predict(example, n_best=4)
+    assert one.candidates is None and res.tokens == one.tokens
+    cands = res.candidates
+    assert cands is not None and 2 <= len(cands) <= 4
+    assert cands[0].tokens == res.tokens and cands[0].latex == res.latex
+    assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+    assert len({c.tokens for c in cands}) == len(cands)

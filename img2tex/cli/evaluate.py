@@ -42,12 +42,21 @@ def evaluate_command(
         ),
     ] = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
+    well_formed: Annotated[
+        bool,
+        typer.Option(
+            "--well-formed/--any-tokens",
+            help="Keep every answer valid LaTeX as it is decoded (balanced braces and \\left/\\right, "
+            "paired environments, arguments given), or let the model write any token sequence.",
+        ),
+    ] = DecodeConfig.well_formed,
     image_match: Annotated[
         bool,
         typer.Option(
             "--image-match",
-            help="Also render each prediction and its reference (needs LaTeX) and report im2markup's "
-            "image-match accuracy and the share of predictions that do not compile.",
+            help="Also render each prediction and its reference (needs LaTeX) and report the image match "
+            "as im2markup defines it (a few columns of difference tolerated) and strictly (the same ink), and "
+            "the share of predictions that do not compile.",
         ),
     ] = False,
 ) -> None:
@@ -84,6 +93,7 @@ def evaluate_command(
         scale="auto" if rescale is None else (None if rescale else 1.0),
         engine=engine,
         image_match=image_match,
+        well_formed=well_formed,
         **given(batch_size=batch_size),
     )
     table = Table(title=f"{split}: {report['count']} images, beam {beam}")
@@ -95,7 +105,8 @@ def evaluate_command(
     table.add_row("exact match", f"{report['exact_match']:.2%}")
     if "image_match" in report:
         im = report["image_match"]
-        table.add_row("image match (im2markup)", f"{im['accuracy']:.2%}")
+        table.add_row("image match (im2markup's tolerances)", f"{im['accuracy']:.2%}")
+        table.add_row("image match (strict: the same ink)", f"{im['strict_accuracy']:.2%}")
         table.add_row("predictions that do not compile", f"{im['not_compiled']:.2%}")
     table.add_row("images/s", f"{report['images_per_s']:.1f}")
     console.print(table)

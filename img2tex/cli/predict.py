@@ -52,6 +52,14 @@ def predict(
             "--json", help="One JSON line per image: path, latex (readable), tokens, mathml, score (or error)."
         ),
     ] = False,
+    n_best: Annotated[
+        Optional[int],
+        typer.Option(
+            "--n-best",
+            help="With --json: each record also lists the beam's K best answers (candidates: latex, tokens, "
+            "score), best first; the beam is widened to K when it is narrower.",
+        ),
+    ] = None,
     clipboard: Annotated[
         bool,
         typer.Option(
@@ -102,6 +110,8 @@ def predict(
       img2tex predict scans/ --out tex/ --beam 1    (greedy: fastest)
 
       find . -name '*.png' | img2tex predict - --json > results.jsonl
+
+      img2tex predict formula.png --json --n-best 5    (the beam's five best answers, with scores)
     """
     from img2tex.predict import FORMATS, Img2Tex
 
@@ -125,13 +135,16 @@ def predict(
             writable_folder(folder, option)
     if clipboard and (out is not None or attention is not None):
         raise fail("--out and --attention name files after the images: not with --clipboard", 2)
+    if n_best is not None and (n_best < 1 or not as_json):
+        raise fail("--n-best K needs K >= 1 and --json (the candidates are JSON)", 2)
+    k = n_best or 1
     reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
     if clipboard:
         from img2tex.clipboard import read_image
 
-        results = iter([_predict_clipboard(reader, read_image())])
+        results = iter([_predict_clipboard(reader, read_image(), k)])
     else:
-        results = reader.predict_paths(paths, out_dir=out, fmt=fmt, attention_dir=attention)
+        results = reader.predict_paths(paths, out_dir=out, fmt=fmt, attention_dir=attention, n_best=k)
     single = clipboard or (len(paths) == 1 and not Path(paths[0]).is_dir())
     failed = done = 0
     answers: list[str] = []
@@ -158,6 +171,10 @@ def predict(
                 "mathml": _mathml_or_none(res),
                 "score": round(res.score or 0.0, 4),
             }
+            if res.candidates is not None:
+                record["candidates"] = [
+                    {"latex": c.latex, "tokens": c.tokens, "score": round(c.score, 4)} for c in res.candidates
+                ]
             typer.echo(json.dumps(record))
         elif out is not None:
             console.print(f"{res.path} -> {res.tex_path}", highlight=False)
@@ -174,12 +191,12 @@ def predict(
         raise typer.Exit(EXIT_ERROR if done == 0 else EXIT_PARTIAL)
 
 
-def _predict_clipboard(reader: Any, data: bytes) -> Any:
+def _predict_clipboard(reader: Any, data: bytes, n_best: int) -> Any:
     """The clipboard image's Prediction, or one carrying its error (as a file's would)."""
     from img2tex.predict import Prediction
 
     try:
-        return reader.predict(data)
+        return reader.predict(data, n_best=n_best)
     except Img2TexError as exc:
         return Prediction(error=f"clipboard image: {exc}")
 

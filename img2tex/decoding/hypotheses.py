@@ -22,6 +22,8 @@ class DecodeConfig:
     beam: int = 2
     max_len: int = 200
     length_alpha: float = 1.0  # score = sum(log p) / len ** alpha
+    #: Keep every hypothesis valid LaTeX (`decoding.filters.WellFormed`).
+    well_formed: bool = True
     max_period: int = 8  # loop guard: patterns of 1..max_period tokens ...
     loop_tokens: int = 24  # ... repeated back to back over at least this many tokens
 

@@ -11,20 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from img2tex.decoding.engine import Engine
+from img2tex.decoding.filters import LogitFilter
 from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis, loops
 
 NEG_INF = float("-inf")
 
 
 def greedy(
-    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
+    engine: Engine,
+    images: np.ndarray,
+    mask: np.ndarray,
+    cfg: DecodeConfig,
+    bos: int,
+    eos: int,
+    filt: LogitFilter | None = None,
 ) -> list[Hypothesis]:
-    """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len.
+    """Argmax decoding of a batch; each row stops at EOS, at a loop, or at max_len; `filt`
+    (`decoding.filters`) rules tokens out before each choice.
 
     Rows that stop leave the batch (`Engine.keep`), so a batch costs the sum of its formulas'
     lengths rather than the longest one times the batch size."""
     state = engine.encode(images, mask)
     b = images.shape[0]
+    if filt is not None:
+        filt.start(b)
     rows = np.arange(b)  # the images still decoding, in the order of the engine's state
     prev = np.full(b, bos, dtype=np.int64)
     ended = np.zeros(b, dtype=bool)
@@ -33,6 +43,8 @@ def greedy(
     seqs = np.full((b, cfg.max_len), eos, dtype=np.int64)
     for t in range(cfg.max_len):
         logp, state, _ = engine.step(state, prev)
+        if filt is not None:
+            filt.apply(logp)
         tok = logp.argmax(axis=1)
         logp_sum[rows] += logp[np.arange(len(rows)), tok]
         is_eos = tok == eos
@@ -46,6 +58,10 @@ def greedy(
             keep = np.flatnonzero(~stop)
             rows, tok = rows[keep], tok[keep]
             state = engine.keep(state, keep)
+        else:
+            keep = np.arange(len(rows))
+        if filt is not None:
+            filt.advance(keep, tok)
         prev = tok
     hyps = []
     for i in range(b):
@@ -56,19 +72,27 @@ def greedy(
 
 
 def beam_search(
-    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
-) -> list[Hypothesis]:
+    engine: Engine,
+    images: np.ndarray,
+    mask: np.ndarray,
+    cfg: DecodeConfig,
+    bos: int,
+    eos: int,
+    filt: LogitFilter | None = None,
+) -> list[list[Hypothesis]]:
     """Beam search over a batch: B*K hypotheses advance together; finished ones are set aside
     with their length-normalised score; an image is done when K hypotheses have finished and the
-    best finished one scores at least as well as the best live one.
+    best finished one scores at least as well as the best live one. Returns each image's
+    hypotheses, best first (finished ones before unfinished ones). `filt` rules tokens out
+    before each step's choice.
 
     Row i*K+j holds beam j of image i throughout, so a reorder only moves rows within an image's
     block and the encoded images never move."""
     k = cfg.beam
-    if k <= 1:
-        return greedy(engine, images, mask, cfg, bos, eos)
     b = images.shape[0]
     state = engine.expand(engine.encode(images, mask), k)
+    if filt is not None:
+        filt.start(b * k)
     scores = np.full((b, k), NEG_INF)
     scores[:, 0] = 0.0  # only one live copy at the start, so the K beams do not duplicate
     seqs = np.empty((b * k, 0), dtype=np.int64)
@@ -77,6 +101,8 @@ def beam_search(
     img_done = np.zeros(b, dtype=bool)
     for t in range(cfg.max_len):
         logp, state, _ = engine.step(state, prev)
+        if filt is not None:
+            filt.apply(logp)
         vocab = logp.shape[1]
         cand = (scores.reshape(b * k, 1) + logp).reshape(b, k * vocab)
         # The 2K best (2K so that K live ones remain after EOS picks), best first; ties broken by
@@ -117,6 +143,8 @@ def beam_search(
             if slot == 0 or (len(finished[i]) >= k and best_done >= best_live):
                 img_done[i] = True
         flat_src = src.reshape(-1)
+        if filt is not None:
+            filt.advance(flat_src, new_tok.reshape(-1))
         seqs = np.concatenate([seqs[flat_src], new_tok.reshape(-1, 1)], axis=1)
         state = engine.reorder(state, flat_src)
         scores = new_scores
@@ -144,14 +172,55 @@ def beam_search(
                     )
             if not finished[i]:
                 finished[i].append(Hypothesis([], NEG_INF, False))
-    return [max(f, key=lambda h: (h.finished, h.score)) for f in finished]
+    return [_ranked(f) for f in finished]
+
+
+def _ranked(hyps: list[Hypothesis]) -> list[Hypothesis]:
+    """Best first, finished before unfinished; one copy of each token sequence (its best)."""
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for h in sorted(hyps, key=lambda h: (h.finished, h.score), reverse=True):
+        key = tuple(h.tokens)
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
+
+
+def decode_nbest(
+    engine: Engine,
+    images: np.ndarray,
+    mask: np.ndarray,
+    cfg: DecodeConfig,
+    bos: int,
+    eos: int,
+    filt: LogitFilter | None = None,
+) -> list[list[Hypothesis]]:
+    """Each image's hypotheses, best first: beam search's finished ones (greedy's one when
+    cfg.beam == 1). `images` (B, 1, H, W) float32 ink in [0, 1] and `mask` (B, H, W) bool, as
+    `images.batch_arrays` makes them. With a filter that can close a hypothesis (`WellFormed`),
+    one cut off unfinished is closed."""
+    if cfg.beam <= 1:
+        found = [[h] for h in greedy(engine, images, mask, cfg, bos, eos, filt)]
+    else:
+        found = beam_search(engine, images, mask, cfg, bos, eos, filt)
+    close = getattr(filt, "closed", None)
+    if close is not None:  # cut off unfinished: close what they left open, so they typeset
+        for hyps in found:
+            for h in hyps:
+                if not h.finished:
+                    h.tokens = close(h.tokens)
+    return found
 
 
 def decode(
-    engine: Engine, images: np.ndarray, mask: np.ndarray, cfg: DecodeConfig, bos: int, eos: int
+    engine: Engine,
+    images: np.ndarray,
+    mask: np.ndarray,
+    cfg: DecodeConfig,
+    bos: int,
+    eos: int,
+    filt: LogitFilter | None = None,
 ) -> list[Hypothesis]:
-    """Greedy when cfg.beam == 1, beam search otherwise. `images` (B, 1, H, W) float32 ink in
-    [0, 1] and `mask` (B, H, W) bool, as `images.batch_arrays` makes them."""
-    if cfg.beam <= 1:
-        return greedy(engine, images, mask, cfg, bos, eos)
-    return beam_search(engine, images, mask, cfg, bos, eos)
+    """The best hypothesis of each image (`decode_nbest`'s first)."""
+    return [hyps[0] for hyps in decode_nbest(engine, images, mask, cfg, bos, eos, filt)]

@@ -8,6 +8,7 @@ import numpy as np
 
 from img2tex.data.dataset import SplitDataset
 from img2tex.decoding.engine import Engine
+from img2tex.decoding.filters import filter_for
 from img2tex.decoding.hypotheses import DecodeConfig, Hypothesis
 from img2tex.decoding.search import decode
 from img2tex.errors import ImageError
@@ -65,7 +66,7 @@ def _decode_window(
     for s in range(0, len(ready), batch_size):
         chunk = ready[s : s + batch_size]
         images, mask = batch_arrays([a for _, _, a in chunk], ds.image_cfg.bucket)
-        hyps = decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id)
+        hyps = decode(engine, images, mask, dcfg, ds.vocab.bos_id, ds.vocab.eos_id, filter_for(ds.vocab, dcfg))
         for (_, k, _), h in zip(chunk, hyps):
             out[k] = h
         if advance is not None:

@@ -34,6 +34,7 @@ def evaluate(
     scale: float | str | None = "auto",
     engine: str = "auto",
     image_match: bool = False,
+    well_formed: bool = DecodeConfig.well_formed,
 ) -> dict[str, Any]:
     """Decode `split` (the first `limit` items) with the model in `model_dir` and score it.
 
@@ -53,7 +54,7 @@ def evaluate(
     vocab = load_vocab(Path(model_dir), model_cfg)
     runner, _ = load_engine(model_dir, device, engine)
     ds = SplitDataset(split, vocab, image_cfg, max_tokens=max_tokens, scale=scale, limit=limit)
-    dcfg = DecodeConfig(beam=beam, max_len=max_len)
+    dcfg = DecodeConfig(beam=beam, max_len=max_len, well_formed=well_formed)
     t0 = time.perf_counter()
     with progress_bar(f"decoding (beam {beam})", len(ds), enabled=progress) as advance:
         hyps = decode_split(runner, ds, dcfg, batch_size, advance)
@@ -63,6 +64,7 @@ def evaluate(
     report: dict[str, Any] = dict(score(refs, texts))
     report.update(
         beam=beam,
+        well_formed=well_formed,
         seconds=round(seconds, 3),
         images_per_s=round(len(ds) / seconds, 2) if seconds > 0 else 0.0,
         model_dir=str(model_dir),
