@@ -121,7 +121,9 @@ class Img2Tex:
 
     `engine`: 'onnx' (ONNX Runtime on the CPU, no torch), 'torch' (CPU or CUDA) or 'auto' (ONNX
     Runtime on the CPU when the folder holds an export, torch otherwise). The config and
-    vocabulary are checked at once; the engine is loaded on first use.
+    vocabulary are checked at once; the engine is loaded on first use. `verify`: answer with
+    the candidate of the n best whose typeset picture matches the image (`decoding.verify`;
+    needs LaTeX, checked at once).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class Img2Tex:
         batch_size: int = BATCH_SIZE,
         scale: float | None = None,
         engine: str = "auto",
+        verify: bool = False,
     ) -> None:
         from img2tex.decoding.engine import pick_engine
         from img2tex.network.folder import load_config, load_vocab
@@ -147,6 +150,11 @@ class Img2Tex:
         self.scale = scale
         self._engine: Any = None
         self._filter: Any = None  # the well-formed-LaTeX filter, made on first use
+        self.verifier: Any = None
+        if verify:  # LaTeX missing: one clear error now, not at the first image
+            from img2tex.decoding.verify import Verifier
+
+            self.verifier = Verifier()
 
     def load(self) -> None:
         """Load the engine (no-op once loaded)."""
@@ -227,9 +235,16 @@ class Img2Tex:
                 msg = str(exc)  # name the image: preprocess errors ("image is blank") do not
                 results[j].error = msg if msg.startswith(name) else f"{name}: {msg}"
         ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
+        k = max(n_best, self.verifier.cfg.n_best) if self.verifier is not None else n_best
         for b in range(0, len(ready), self.batch_size):
             batch = ready[b : b + self.batch_size]
-            for (j, _), found in zip(batch, self.nbest_arrays([a for _, a in batch], n_best)):
+            arrays = [a for _, a in batch]
+            nbest = self.nbest_arrays(arrays, k)
+            if self.verifier is not None:  # the candidate whose picture matches the input first
+                for found, pick in zip(nbest, self.verifier.pick(arrays, nbest)):
+                    found.insert(0, found.pop(pick))
+            for (j, _), found in zip(batch, nbest):
+                found = found[: max(1, n_best)]
                 tokens, sc = found[0]
                 results[j].tokens, results[j].latex, results[j].score = tokens, to_readable(tokens), sc
                 if n_best > 1:

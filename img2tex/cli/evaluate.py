@@ -50,6 +50,14 @@ def evaluate_command(
             "paired environments, arguments given), or let the model write any token sequence.",
         ),
     ] = DecodeConfig.well_formed,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Answer with the candidate of the beam whose typeset picture matches the image, as "
+            "predict --verify does (needs LaTeX).",
+        ),
+    ] = False,
     image_match: Annotated[
         bool,
         typer.Option(
@@ -94,6 +102,7 @@ def evaluate_command(
         engine=engine,
         image_match=image_match,
         well_formed=well_formed,
+        verify=verify,
         **given(batch_size=batch_size),
     )
     table = Table(title=f"{split}: {report['count']} images, beam {beam}")

@@ -60,6 +60,14 @@ def predict(
             "score), best first; the beam is widened to K when it is narrower.",
         ),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Typeset the beam's best answers and answer with the one whose picture matches the image "
+            "(needs LaTeX: Debian's texlive-latex-base, preview-latex-style and dvipng).",
+        ),
+    ] = False,
     clipboard: Annotated[
         bool,
         typer.Option(
@@ -112,6 +120,8 @@ def predict(
       find . -name '*.png' | img2tex predict - --json > results.jsonl
 
       img2tex predict formula.png --json --n-best 5    (the beam's five best answers, with scores)
+
+      img2tex predict scans/ --verify    (typeset the candidates, answer with the one that looks like the image)
     """
     from img2tex.predict import FORMATS, Img2Tex
 
@@ -138,7 +148,7 @@ def predict(
     if n_best is not None and (n_best < 1 or not as_json):
         raise fail("--n-best K needs K >= 1 and --json (the candidates are JSON)", 2)
     k = n_best or 1
-    reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine)
+    reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine, verify=verify)
     if clipboard:
         from img2tex.clipboard import read_image
 

@@ -30,7 +30,7 @@ from PIL import Image
 
 from img2tex.errors import RenderError
 
-KATEX_DIR = Path(__file__).parent / "web" / "static" / "katex"
+KATEX_DIR = Path(__file__).resolve().parents[1] / "web" / "static" / "katex"
 #: Height of one screenshot strip, in CSS pixels (Chromium draws taller captures in tiles anyway).
 STRIP_PX = 4000
 #: Blank space around each formula's block, in em: glyphs that stick out of KaTeX's box (italic

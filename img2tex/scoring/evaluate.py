@@ -35,6 +35,7 @@ def evaluate(
     engine: str = "auto",
     image_match: bool = False,
     well_formed: bool = DecodeConfig.well_formed,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Decode `split` (the first `limit` items) with the model in `model_dir` and score it.
 
@@ -50,6 +51,11 @@ def evaluate(
         from img2tex.rendering.renderer import RenderConfig, check_tools
 
         check_tools(RenderConfig.font, RenderConfig.rasterizer)
+    verifier = None
+    if verify:  # missing LaTeX: say so now
+        from img2tex.decoding.verify import Verifier
+
+        verifier = Verifier()
     model_cfg, image_cfg, _ = load_config(Path(model_dir))
     vocab = load_vocab(Path(model_dir), model_cfg)
     runner, _ = load_engine(model_dir, device, engine)
@@ -57,7 +63,7 @@ def evaluate(
     dcfg = DecodeConfig(beam=beam, max_len=max_len, well_formed=well_formed)
     t0 = time.perf_counter()
     with progress_bar(f"decoding (beam {beam})", len(ds), enabled=progress) as advance:
-        hyps = decode_split(runner, ds, dcfg, batch_size, advance)
+        hyps = decode_split(runner, ds, dcfg, batch_size, advance, verifier)
     seconds = time.perf_counter() - t0
     refs = [ds.formula(k) for k in range(len(ds))]
     texts = [vocab.text(h.tokens) for h in hyps]
@@ -65,6 +71,7 @@ def evaluate(
     report.update(
         beam=beam,
         well_formed=well_formed,
+        verify=verify,
         seconds=round(seconds, 3),
         images_per_s=round(len(ds) / seconds, 2) if seconds > 0 else 0.0,
         model_dir=str(model_dir),

@@ -2,7 +2,8 @@
 
 Routes
 - ``GET /``: the page (paste, drop or pick an image; LaTeX, KaTeX preview, copy, confidence).
-- ``POST /predict``: the image as the multipart field ``image`` or as the raw request body;
+- ``POST /predict``: the image as the multipart field ``image`` or as the raw request body
+  (``?verify=1``: answer with the candidate whose typeset picture matches it; needs LaTeX);
   answers ``{"latex", "tokens", "mathml", "score", "confidence"}`` (``mathml`` null where the
   LaTeX does not convert), or a 4xx ``{"error": ...}`` for an
   upload that is missing (400), unreadable (400) or larger than the limit (413).
@@ -116,8 +117,32 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
     limit = max_upload_bytes if max_upload_bytes is not None else int(cfg.max_upload_mb * 1024 * 1024)
     reader.load()
 
-    def decode_batch(arrays: Sequence[Any]) -> list[tuple[str, float]]:
-        return reader.predict_arrays(arrays)
+    verifiers: list[Any] = []  # made on the first request that asks for verification
+
+    def verifier() -> Any:
+        if not verifiers:
+            from img2tex.decoding.verify import Verifier
+
+            verifiers.append(Verifier())  # RenderError (one line) where LaTeX is missing
+        return verifiers[0]
+
+    def decode_batch(items: Sequence[tuple[Any, bool]]) -> list[tuple[str, float]]:
+        """(array, verify) items: the plain ones decoded together, the verified ones together."""
+        out: list[tuple[str, float]] = [("", 0.0)] * len(items)
+        for verify in (False, True):
+            idx = [i for i, (_, v) in enumerate(items) if v == verify]
+            if not idx:
+                continue
+            arrays = [items[i][0] for i in idx]
+            if verify:
+                v = verifier()
+                found = reader.nbest_arrays(arrays, max(reader.dcfg.beam, v.cfg.n_best))
+                answers = [cands[pick] for cands, pick in zip(found, v.pick(arrays, found))]
+            else:
+                answers = reader.predict_arrays(arrays)
+            for i, answer in zip(idx, answers):
+                out[i] = answer
+        return out
 
     batcher: Batcher[Any, tuple[str, float]] = Batcher(
         decode_batch, max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000, max_queue=cfg.max_queue
@@ -132,11 +157,14 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
 
     async def predict(request: Request) -> JSONResponse:
         try:
+            verify = request.query_params.get("verify", "").lower() in ("1", "true", "yes", "on")
+            if verify:
+                await run_in_threadpool(verifier)  # LaTeX missing on the server: a 400 with its reason now
             data = await _image_bytes(request, limit)
             try:
                 with batcher.incoming():
                     array = await run_in_threadpool(prepare, data)
-                    future = batcher.submit(array)
+                    future = batcher.submit((array, verify))
             except Overloaded as exc:
                 return JSONResponse(
                     {"error": f"busy: {exc}; try again shortly"},

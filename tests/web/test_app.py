@@ -220,3 +220,12 @@ def test_page_reads_an_uploaded_image_in_a_real_browser(server, reader):
         assert not errors, errors
     finally:
         browser.quit()
+
+
+def test_verify_switch_answers_with_a_typeset_candidate(client, needs_latex):
+    from img2tex.predict import Img2Tex
+
+    expected = Img2Tex(beam=1, verify=True).predict(QUADRATIC).latex
+    response = client.post("/predict?verify=1", content=QUADRATIC.read_bytes())
+    assert response.status_code == 200, response.text
+    assert response.json()["latex"] == expected

@@ -24,7 +24,7 @@ async function send(file) {
   const body = new FormData();
   body.append("image", file, file.name || "pasted.png");
   try {
-    const response = await fetch("predict", { method: "POST", body });
+    const response = await fetch($("verify").checked ? "predict?verify=1" : "predict", { method: "POST", body });
     const data = await response.json();
     if (!response.ok) {
       setStatus(data.error || "error " + response.status, true);
