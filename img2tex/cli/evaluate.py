@@ -81,6 +81,8 @@ def evaluate_command(
       img2tex eval data/im2latex-100k --split test --normalize --limit 500   (the distributed full pages)
 
       img2tex eval data/test --split test --image-match --limit 1000
+
+      img2tex eval data/crohme --split 2014 --model models/handwritten   (CROHME's expression rate)
     """
     from rich.table import Table
 
@@ -91,6 +93,8 @@ def evaluate_command(
     data_split = open_split(data, split, normalize=normalize)
     if len(data_split) == 0:
         raise fail(f"{data}: split {split!r} is empty")
+    for reason, count in (getattr(data_split, "skipped", None) or {}).items():
+        console.print(f"{data}: {count} example(s) of {split!r} left out ({reason})", highlight=False, soft_wrap=True)
     report = evaluate(
         model if model is not None else default_model_dir(),
         data_split,
@@ -111,7 +115,8 @@ def evaluate_command(
     table.add_row("BLEU-4", f"{report['bleu']:.2f}")
     table.add_row("edit accuracy (im2markup)", f"{report['edit_accuracy']:.2%}")
     table.add_row("mean normalized edit distance", f"{report['mean_edit_distance']:.4f}")
-    table.add_row("exact match", f"{report['exact_match']:.2%}")
+    table.add_row("exact match (on CROHME: expression rate)", f"{report['exact_match']:.2%}")
+    table.add_row("within 1 / 2 token edits", f"{report['within_1']:.2%} / {report['within_2']:.2%}")
     if "image_match" in report:
         im = report["image_match"]
         table.add_row("image match (im2markup's tolerances)", f"{im['accuracy']:.2%}")

@@ -1,6 +1,6 @@
 """Which layout a dataset path has, and opening it as a `Split` (or just its formulas).
 
-Layouts, detected in this order: packed (`packed`), im2latex-100k as distributed, processed
+Layouts, detected in this order: packed (`packed`), CROHME (`crohme`), im2latex-100k as distributed, processed
 im2latex (what `img2tex render` writes), plain (images + labels.tsv), formulas only (im2latex's
 val_test_normalized_by_idx.tsv). The readers live in `folders` and `packed`; this module only
 chooses between them.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from img2tex.data.crohme import is_crohme, read_crohme
 from img2tex.data.folders import (
     VAL_TEST_TSV,
     find_first,
@@ -27,7 +28,7 @@ from img2tex.fileio import read_first_line
 
 
 def detect_layout(path: str | Path, split: str | None = None) -> str:
-    """'packed', 'im2latex', 'processed', 'plain' or 'formulas-tsv'; DatasetError if none."""
+    """'packed', 'crohme', 'im2latex', 'processed', 'plain' or 'formulas-tsv'; DatasetError if none."""
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"{p}: no such file or folder")
@@ -37,6 +38,8 @@ def detect_layout(path: str | Path, split: str | None = None) -> str:
         raise DatasetError(f"{p}: expected a dataset folder or a labels .tsv file")
     if is_packed(p):
         return "packed"
+    if is_crohme(p):
+        return "crohme"
     if (p / "im2latex_formulas.lst").exists():
         return "im2latex"
     if (p / "formulas.norm.lst").exists():
@@ -75,6 +78,8 @@ def open_split(
         return read_im2latex(p, split, normalize=normalize, skip_missing=skip_missing)
     if layout == "processed":
         return read_processed(p, split, skip_missing=skip_missing)
+    if layout == "crohme":
+        return read_crohme(p, split)
     raise DatasetError(f"{p}: holds formulas only (no images); it can be used for the vocabulary")
 
 
@@ -98,5 +103,7 @@ def formulas_of(path: str | Path, split: str | None = None, normalize: bool = Fa
         return [e.formula for e in read_im2latex(p, split, normalize=normalize, images=False)]
     if layout == "processed":
         return [e.formula for e in read_processed(p, split, images=False)]
+    if layout == "crohme":
+        return [e.formula for e in read_crohme(p, split, images=False)]
     tsv = p if p.is_file() else find_first(p, [VAL_TEST_TSV, f"formulas/{VAL_TEST_TSV}"], "formula table")
     return read_formulas_tsv(tsv, split)

@@ -67,6 +67,9 @@ def evaluate(
     seconds = time.perf_counter() - t0
     refs = [ds.formula(k) for k in range(len(ds))]
     texts = [vocab.text(h.tokens) for h in hyps]
+    canonical = getattr(split, "canonical", None)  # a layout's scoring form (CROHME's)
+    if canonical is not None:
+        texts = [canonical(t) for t in texts]
     report: dict[str, Any] = dict(score(refs, texts))
     report.update(
         beam=beam,

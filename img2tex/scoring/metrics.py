@@ -5,7 +5,9 @@
 * edit distance: token-level Levenshtein; `mean_edit_distance` averages lev / max(len_ref, len_hyp)
   per formula (0 = perfect); `edit_accuracy` is im2markup's corpus-level
   1 - sum(lev) / sum(max(len_ref, len_hyp)).
-* exact match: share of formulas whose token sequence equals the reference.
+* exact match: share of formulas whose token sequence equals the reference (on CROHME, the
+  expression rate); `within_1` and `within_2`: shares at most 1 and 2 token edits away (as
+  handwriting results are reported).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def edit_distances(refs: Sequence[str], hyps: Sequence[str]) -> list[tuple[int, 
 
 
 def score(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-    """All metrics at once: bleu, edit_accuracy, mean_edit_distance, exact_match, count."""
+    """All metrics at once: bleu, edit_accuracy, mean_edit_distance, exact_match, within_1,
+    within_2, count."""
     dists = edit_distances(refs, hyps)
     n = len(dists)
     total = sum(m for _, m in dists)
@@ -48,4 +51,6 @@ def score(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
         "edit_accuracy": 1.0 - sum(d for d, _ in dists) / total if total else 1.0,
         "mean_edit_distance": sum(d / m if m else 0.0 for d, m in dists) / n if n else 0.0,
         "exact_match": sum(r.split() == h.split() for r, h in zip(refs, hyps)) / n if n else 0.0,
+        "within_1": sum(d <= 1 for d, _ in dists) / n if n else 0.0,
+        "within_2": sum(d <= 2 for d, _ in dists) / n if n else 0.0,
     }
