@@ -29,7 +29,7 @@ class ClipboardError(Img2TexError):
     """The clipboard could not be read or written."""
 
 
-def _session() -> str:
+def _desktop() -> str:
     """'wayland', 'x11', 'macos', 'windows' or '' (no clipboard this process can reach)."""
     if sys.platform == "darwin":
         return "macos"
@@ -77,8 +77,8 @@ def _tool(name: str, package: str) -> str:
 
 def read_image() -> bytes:
     """The image on the clipboard, as PNG bytes (`ClipboardError` when there is none)."""
-    session = _session()
-    if session == "wayland":
+    desktop = _desktop()
+    if desktop == "wayland":
         tool = _tool("wl-paste", "wl-clipboard")
         types = _types([tool, "--list-types"])
         kind = next((t for t in ("image/png", "image/jpeg") if t in types), None)
@@ -86,7 +86,7 @@ def read_image() -> bytes:
         if kind is None:
             raise ClipboardError("the clipboard holds no image (copy a screenshot of a formula first)")
         return _run([tool, "--no-newline", "--type", kind])
-    if session == "x11":
+    if desktop == "x11":
         tool = _tool("xclip", "xclip")
         types = _types([tool, "-selection", "clipboard", "-target", "TARGETS", "-out"])
         kind = next((t for t in ("image/png", "image/jpeg") if t in types), None)
@@ -94,7 +94,7 @@ def read_image() -> bytes:
         if kind is None:
             raise ClipboardError("the clipboard holds no image (copy a screenshot of a formula first)")
         return _run([tool, "-selection", "clipboard", "-target", kind, "-out"])
-    if session in ("macos", "windows"):
+    if desktop in ("macos", "windows"):
         import io
 
         from PIL import ImageGrab
@@ -110,15 +110,15 @@ def read_image() -> bytes:
 
 def copy_text(text: str) -> None:
     """Put `text` on the clipboard (`ClipboardError` when it cannot)."""
-    session = _session()
+    desktop = _desktop()
     data = text.encode("utf-8")
-    if session == "wayland":
+    if desktop == "wayland":
         _run([_tool("wl-copy", "wl-clipboard")], data, capture=False)
-    elif session == "x11":
+    elif desktop == "x11":
         _run([_tool("xclip", "xclip"), "-selection", "clipboard", "-in"], data, capture=False)
-    elif session == "macos":
+    elif desktop == "macos":
         _run([_tool("pbcopy", "pbcopy")], data, capture=False)
-    elif session == "windows":
+    elif desktop == "windows":
         _run([_tool("clip", "clip")], text.encode("utf-16-le"), capture=False)
     else:
         raise ClipboardError("no clipboard here: neither WAYLAND_DISPLAY nor DISPLAY is set")

@@ -23,7 +23,7 @@ def _script(folder: Path, name: str, body: str) -> None:
 
 @pytest.fixture
 def fake_wayland(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A Wayland session whose clipboard is the file tmp_path/clip (its type in tmp_path/type):
+    """A Wayland desktop whose clipboard is the file tmp_path/clip (its type in tmp_path/type):
     fake wl-paste and wl-copy, and nothing else on PATH. Returns tmp_path."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -23,7 +23,7 @@ OrtState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # 
 
 
 class OrtEngine:
-    """Sessions for encoder.onnx and decoder_step.onnx; `threads` 0 = ONNX Runtime's choice
+    """InferenceSessions for encoder.onnx and decoder_step.onnx; `threads` 0 = ONNX Runtime's choice
     (one per physical core)."""
 
     def __init__(self, model_dir: str | Path, threads: int = 0) -> None:
@@ -129,9 +129,9 @@ def _session(ort: Any, graph: Path, threads: int, cache: Path | None, weights_sh
     try:
         cache.mkdir(parents=True, exist_ok=True)
         opts.optimized_model_filepath = str(tmp)
-        session = ort.InferenceSession(str(graph), opts, providers=providers)
+        loaded = ort.InferenceSession(str(graph), opts, providers=providers)
         os.replace(tmp, kept)
-        return session
+        return loaded
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
