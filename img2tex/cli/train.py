@@ -146,6 +146,13 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    ema_decay: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Keep an exponential moving average of the weights with this decay (e.g. 0.999), validate "
+            "with it and write it to best/ (0 = off) [default: 0]."
+        ),
+    ] = None,
     label_smoothing: Annotated[
         Optional[float],
         typer.Option(
@@ -253,6 +260,7 @@ def train(
         bf16=bf16,
         scale_jitter=scale_jitter,
         label_smoothing=label_smoothing,
+        ema_decay=ema_decay,
         num_workers=workers,
         export=export,
     )

@@ -128,12 +128,19 @@ def _set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> No
     random.setstate((py_version, tuple(py_state), py_gauss))
 
 
-def save_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def save_training_state(
+    ckpt_dir: str | Path,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Optimizer moments and RNG states as tensors, `state` (JSON-able: step, epoch, sampler
-    position, configs, best score ...) and optimizer hyper-parameters as JSON."""
+    position, configs, best score ...) and optimizer hyper-parameters as JSON. `extra` tensors
+    (e.g. a weight average, keys not starting with "opt/" or "rng") are saved beside them and
+    read back by `load_state_tensors`."""
     d = Path(ckpt_dir)
     opt = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
+    tensors: dict[str, torch.Tensor] = {k: v.detach().contiguous() for k, v in (extra or {}).items()}
     opt_scalars: dict[str, dict[str, Any]] = {}
     for pid, pstate in opt["state"].items():
         for name, value in pstate.items():
@@ -152,6 +159,11 @@ def save_training_state(ckpt_dir: str | Path, optimizer: torch.optim.Optimizer, 
     }
     atomic_write_bytes(d / STATE_TENSORS, _tensors_bytes(tensors))
     atomic_write_text(d / STATE_JSON, json.dumps(meta) + "\n")
+
+
+def load_state_tensors(ckpt_dir: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of a saved training state (the `extra` ones of `save_training_state` among them)."""
+    return _read_tensors(Path(ckpt_dir) / STATE_TENSORS)
 
 
 def load_training_state(

@@ -67,6 +67,9 @@ class TrainConfig:
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
     scale_jitter: float = 0.0
     jitter_prob: float = 0.5
+    #: Keep an exponential moving average of the weights with this decay, validate with it and
+    #: write it to best/ (`training.ema`); 0 = off.
+    ema_decay: float = 0.0
     #: Export best/ to ONNX when the run ends (not on Ctrl-C), so it predicts without torch.
     export: bool = True
 
@@ -77,6 +80,8 @@ class TrainConfig:
             raise ModelError(f"scale must be a number, None or 'auto', not {self.scale!r}")
         if self.scale_jitter is None:  # runs saved before 0.2 wrote None for "off"
             self.scale_jitter = 0.0
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ModelError(f"ema decay must be at least 0 and below 1, not {self.ema_decay}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ModelError(f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
         if self.step_budget is not None and self.time_budget is not None:

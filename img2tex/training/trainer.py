@@ -15,6 +15,7 @@ Run folder layout:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -40,7 +41,13 @@ from img2tex.device import bf16_enabled, pick_device
 from img2tex.errors import ModelError
 from img2tex.fileio import atomic_write_text, folder_damage, fresh_folder, seal_folder, swap_folder
 from img2tex.images import ImageConfig
-from img2tex.network.checkpoint import load_model, load_training_state, save_model, save_training_state
+from img2tex.network.checkpoint import (
+    load_model,
+    load_state_tensors,
+    load_training_state,
+    save_model,
+    save_training_state,
+)
 from img2tex.network.config import ModelConfig
 from img2tex.network.folder import load_config, load_vocab
 from img2tex.network.model import Img2TexModel, count_parameters
@@ -49,6 +56,7 @@ from img2tex.scoring.metrics import score
 from img2tex.training import distributed
 from img2tex.training.config import RESUME_CHANGEABLE, TrainConfig
 from img2tex.training.distributed import Dist
+from img2tex.training.ema import WeightAverage
 from img2tex.training.runlog import LOG, append_log, draw_run, trim_log
 from img2tex.vocab import Vocab, build_vocab
 
@@ -122,6 +130,7 @@ class Run:
     #: What the training step calls: the model itself, or its DistributedDataParallel wrapper.
     net: torch.nn.Module | None = None
     progress: Progress = dataclasses.field(default_factory=Progress)
+    ema: WeightAverage | None = None  # the moving average of the weights, when cfg.ema_decay > 0
 
     @property
     def total_steps(self) -> int:
@@ -183,7 +192,10 @@ def _build(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader, dist=d, net=net)
+    run = Run(run_dir, cfg, model, vocab, image_cfg, device, opt, train_ds, val_ds, sampler, loader, dist=d, net=net)
+    if cfg.ema_decay > 0:
+        run.ema = WeightAverage(model, cfg.ema_decay)
+    return run
 
 
 def _write_run_config(run: Run) -> None:
@@ -266,6 +278,10 @@ def setup_resume(
     loaded, _, _ = load_model(last, run.device)
     run.model.load_state_dict(loaded.state_dict())
     st = load_training_state(last, run.opt)
+    if run.ema is not None:
+        run.ema.shadow = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+        if not run.ema.load(load_state_tensors(last)):
+            stderr_console().print(f"note: {last} holds no weight average; it starts from these weights")
     saved_world = int(st.get("world", 1))
     if saved_world != run.dist.world and st["position"] > 0:
         raise ModelError(
@@ -310,7 +326,8 @@ def save_checkpoint(run: Run) -> None:
         "train_seconds": p.train_seconds,
         "epoch_batches": len(run.sampler),
     }
-    save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)})
+    extra = run.ema.tensors() if run.ema is not None else None
+    save_training_state(last, run.opt, {**state, "train_config": asdict(run.cfg)}, extra)
     seal_folder(last)
     swap_folder(last, run.dir / "last", keep="prev")
 
@@ -421,6 +438,8 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         run.opt.step()
+        if run.ema is not None:
+            run.ema.update(model, p.step)
         p.step += 1
         p.position += 1
         last_loss = float(loss.detach())
@@ -474,19 +493,21 @@ def validate(model: Img2TexModel, ds: SplitDataset, cfg: TrainConfig, device: to
 
 def _validate_and_keep_best(run: Run, entry: dict[str, Any]) -> None:
     """Rank 0: validation scores into `entry`, `best/` rewritten when they are the best so far,
-    `entry` appended to the log."""
-    p = run.progress
-    is_best = True
-    if run.val_ds is not None and len(run.val_ds):
-        entry.update(validate(run.model, run.val_ds, run.cfg, run.device))
-        value = entry["val_bleu"] if run.cfg.select_by == "bleu" else -entry["val_loss"]
-        is_best = p.best is None or value > p.best
-        if is_best:
-            p.best = value
-    if is_best:  # staged and swapped like last/, so best/ is never half old, half new
-        staged = fresh_folder(run.dir / "best.new")
-        save_model(staged, run.model, run.vocab, run.image_cfg, extra={k: v for k, v in entry.items() if k != "kind"})
-        swap_folder(staged, run.dir / "best")
+    `entry` appended to the log. With a weight average, both are the average's."""
+    with run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext():
+        p = run.progress
+        is_best = True
+        if run.val_ds is not None and len(run.val_ds):
+            entry.update(validate(run.model, run.val_ds, run.cfg, run.device))
+            value = entry["val_bleu"] if run.cfg.select_by == "bleu" else -entry["val_loss"]
+            is_best = p.best is None or value > p.best
+            if is_best:
+                p.best = value
+        if is_best:  # staged and swapped like last/, so best/ is never half old, half new
+            staged = fresh_folder(run.dir / "best.new")
+            meta = {k: v for k, v in entry.items() if k != "kind"}
+            save_model(staged, run.model, run.vocab, run.image_cfg, extra=meta)
+            swap_folder(staged, run.dir / "best")
     append_log(run.dir / LOG, entry)
 
 
