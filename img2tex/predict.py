@@ -173,6 +173,18 @@ class Img2Tex:
         """(token form, score) for preprocessed uint8 arrays, decoded in one batch."""
         return [nbest[0] for nbest in self.nbest_arrays(arrays)]
 
+    def ranked_arrays(
+        self, arrays: Sequence[Any], n_best: int = 1, verifier: Any = None
+    ) -> list[list[tuple[str, float]]]:
+        """`nbest_arrays`, with a `verifier` (`decoding.verify.Verifier`): the beam widened to its
+        candidates, and the one whose picture matches the image first."""
+        if verifier is None:
+            return self.nbest_arrays(arrays, n_best)
+        nbest = self.nbest_arrays(arrays, max(n_best, verifier.cfg.n_best))
+        for found, pick in zip(nbest, verifier.pick(arrays, nbest)):
+            found.insert(0, found.pop(pick))
+        return nbest
+
     def nbest_arrays(self, arrays: Sequence[Any], n_best: int = 1) -> list[list[tuple[str, float]]]:
         """Each preprocessed array's `n_best` best (token form, score), best first, decoded in one
         batch; the beam is widened to `n_best` when it is narrower."""
@@ -235,14 +247,9 @@ class Img2Tex:
                 msg = str(exc)  # name the image: preprocess errors ("image is blank") do not
                 results[j].error = msg if msg.startswith(name) else f"{name}: {msg}"
         ready.sort(key=lambda ja: (bucket_shape(*ja[1].shape, self.image_cfg), ja[1].shape[1]))
-        k = max(n_best, self.verifier.cfg.n_best) if self.verifier is not None else n_best
         for b in range(0, len(ready), self.batch_size):
             batch = ready[b : b + self.batch_size]
-            arrays = [a for _, a in batch]
-            nbest = self.nbest_arrays(arrays, k)
-            if self.verifier is not None:  # the candidate whose picture matches the input first
-                for found, pick in zip(nbest, self.verifier.pick(arrays, nbest)):
-                    found.insert(0, found.pop(pick))
+            nbest = self.ranked_arrays([a for _, a in batch], n_best, self.verifier)
             for (j, _), found in zip(batch, nbest):
                 found = found[: max(1, n_best)]
                 tokens, sc = found[0]

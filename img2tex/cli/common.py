@@ -14,6 +14,15 @@ EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
 BEAM_HELP = "Beam width; 1 = greedy (fastest), 5 = a little more accurate."
+ENGINE_HELP = (
+    "onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
+    "(onnx on the CPU when the model folder has an export)."
+)
+#: The default of every command's --rescale/--no-rescale (`data.split.needs_rescale`).
+RESCALE_BY_LAYOUT = (
+    "[default: by layout: im2latex-100k's full pages and folders of your own images are rescaled, "
+    "renders and packed data are not]."
+)
 
 app = typer.Typer(
     name="img2tex",

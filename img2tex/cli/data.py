@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import EXIT_PARTIAL, app, console, fail, given
+from img2tex.cli.common import EXIT_PARTIAL, RESCALE_BY_LAYOUT, app, console, fail, given
 from img2tex.formulas.corpus import CorpusConfig
 from img2tex.progress import progress_bar
 from img2tex.training.config import TrainConfig
@@ -147,8 +147,7 @@ def pack(
         typer.Option(
             "--rescale/--no-rescale",
             help="Bring every image to the model's glyph size as predict does, or store every image as it is "
-            "[default: by layout: im2latex-100k's full pages and folders of your own images are rescaled, "
-            "renders are stored as they are].",
+            + RESCALE_BY_LAYOUT,
         ),
     ] = None,
     model: Annotated[

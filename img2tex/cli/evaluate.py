@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import BEAM_HELP, app, console, fail, given
+from img2tex.cli.common import BEAM_HELP, ENGINE_HELP, RESCALE_BY_LAYOUT, app, console, fail, given
 from img2tex.decoding.hypotheses import DecodeConfig
 
 
@@ -29,17 +29,13 @@ def evaluate_command(
         typer.Option(
             "--rescale/--no-rescale",
             help="Bring every image to the model's glyph size as predict does (--rescale), or read every image "
-            "as stored (--no-rescale) [default: by layout: im2latex-100k's full pages and folders of your own "
-            "images are rescaled, renders and packed data are not].",
+            "as stored (--no-rescale) " + RESCALE_BY_LAYOUT,
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     engine: Annotated[
         str,
-        typer.Option(
-            help="onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
-            "(onnx on the CPU when the model folder has an export)."
-        ),
+        typer.Option(help=ENGINE_HELP),
     ] = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
     well_formed: Annotated[

@@ -11,6 +11,7 @@ import typer
 
 from img2tex.cli.common import (
     BEAM_HELP,
+    ENGINE_HELP,
     EXIT_ERROR,
     EXIT_PARTIAL,
     app,
@@ -91,10 +92,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     engine: Annotated[
         str,
-        typer.Option(
-            help="onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
-            "(onnx on the CPU when the model folder has an export)."
-        ),
+        typer.Option(help=ENGINE_HELP),
     ] = "auto",
 ) -> None:
     """Read formula images and write their LaTeX.

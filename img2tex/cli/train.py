@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import EXIT_INTERRUPTED, app, console, fail, given
+from img2tex.cli.common import EXIT_INTERRUPTED, RESCALE_BY_LAYOUT, app, console, fail, given
 from img2tex.data.split import ConcatSplit, Split, needs_rescale
 from img2tex.errors import ModelError
 from img2tex.network.config import DEFAULT_PRESET
@@ -198,8 +198,7 @@ def train(
         typer.Option(
             "--rescale/--no-rescale",
             help="Bring every image to the model's glyph size as predict does, or read every image as stored "
-            "[default: by layout: im2latex-100k's full pages and folders of your own images are rescaled, "
-            "renders and packed data are not].",
+            + RESCALE_BY_LAYOUT,
         ),
     ] = None,
 ) -> None:

@@ -135,9 +135,7 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
                 continue
             arrays = [items[i][0] for i in idx]
             if verify:
-                v = verifier()
-                found = reader.nbest_arrays(arrays, max(reader.dcfg.beam, v.cfg.n_best))
-                answers = [cands[pick] for cands, pick in zip(found, v.pick(arrays, found))]
+                answers = [found[0] for found in reader.ranked_arrays(arrays, 1, verifier())]
             else:
                 answers = reader.predict_arrays(arrays)
             for i, answer in zip(idx, answers):
