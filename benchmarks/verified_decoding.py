@@ -32,7 +32,7 @@ from data_dir import add_data_dir, data_file  # benchmarks/ is the script's fold
 from machine import describe, write_results
 
 from img2tex.data.folders import read_formulas_tsv
-from img2tex.decoding.verify import Verifier, VerifyConfig, choose
+from img2tex.decoding.verify import Verifier, VerifyConfig, choose, signature
 from img2tex.predict import Img2Tex
 from img2tex.scoring.metrics import score
 
@@ -76,12 +76,10 @@ def collect(tag: str, formulas: list[str], look: str, work: Path, k: int) -> lis
         cands = [(c.tokens, c.score) for c in pred.candidates]
         grey = reader.prepare(path)  # the picture `predict --verify` compares: the model's input
         pixel = verifier.distances(grey, [t for t, _ in cands])
-        from img2tex.decoding.verify import signature
-
         sig = signature(grey)
         aspects = []
         for t, _ in cands:
-            cs = verifier._signatures.get(t)
+            cs = verifier.candidate(t)
             aspects.append(None if cs is None or sig is None else abs(float(np.log(sig[1] / cs[1]))))
         records.append({"ref": formulas[int(path.stem)], "cands": cands, "pixel": pixel, "aspect": aspects})
     cache.write_text(json.dumps(records))

@@ -18,6 +18,9 @@ ENGINE_HELP = (
     "onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
     "(onnx on the CPU when the model folder has an export)."
 )
+#: The --device and --engine options of the commands that decode.
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+EngineOption = Annotated[str, typer.Option(help=ENGINE_HELP)]
 #: The default of every command's --rescale/--no-rescale (`data.split.needs_rescale`).
 RESCALE_BY_LAYOUT = (
     "[default: by layout: im2latex-100k's full pages and folders of your own images are rescaled, "

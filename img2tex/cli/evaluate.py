@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import BEAM_HELP, ENGINE_HELP, RESCALE_BY_LAYOUT, app, console, fail, given
+from img2tex.cli.common import BEAM_HELP, RESCALE_BY_LAYOUT, DeviceOption, EngineOption, app, console, fail, given
 from img2tex.decoding.hypotheses import DecodeConfig
 
 
@@ -32,11 +32,8 @@ def evaluate_command(
             "as stored (--no-rescale) " + RESCALE_BY_LAYOUT,
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    engine: Annotated[
-        str,
-        typer.Option(help=ENGINE_HELP),
-    ] = "auto",
+    device: DeviceOption = "auto",
+    engine: EngineOption = "auto",
     normalize: Annotated[bool, typer.Option(help="Normalize raw im2latex formulas first.")] = False,
     well_formed: Annotated[
         bool,

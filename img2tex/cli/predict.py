@@ -11,9 +11,10 @@ import typer
 
 from img2tex.cli.common import (
     BEAM_HELP,
-    ENGINE_HELP,
     EXIT_ERROR,
     EXIT_PARTIAL,
+    DeviceOption,
+    EngineOption,
     app,
     console,
     fail,
@@ -89,11 +90,8 @@ def predict(
     scale: Annotated[
         Optional[float], typer.Option(help="Rescale factor instead of the automatic glyph-size estimate.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    engine: Annotated[
-        str,
-        typer.Option(help=ENGINE_HELP),
-    ] = "auto",
+    device: DeviceOption = "auto",
+    engine: EngineOption = "auto",
 ) -> None:
     """Read formula images and write their LaTeX.
 

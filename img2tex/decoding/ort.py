@@ -95,6 +95,16 @@ def _machine() -> str:
     return f"{ort.__version__}|{platform.machine()}|{flags}"
 
 
+def _options(ort: Any, threads: int, level: Any) -> Any:
+    """Session options: `threads` intra-op threads (0: ONNX Runtime's choice), errors only on
+    stderr (it is for our messages), graph optimization `level`."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = level
+    return opts
+
+
 def _session(ort: Any, graph: Path, threads: int, cache: Path | None, weights_sha: str) -> Any:
     """An InferenceSession of `graph`, from its optimized copy in `cache` when there is one.
 
@@ -105,10 +115,8 @@ def _session(ort: Any, graph: Path, threads: int, cache: Path | None, weights_sh
     version, the CPU), so another model, export, version or machine makes its own. A cache that
     cannot be written, or a copy that does not load, only costs the optimization.
     """
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3  # errors only: stderr is for our messages
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    levels = ort.GraphOptimizationLevel
+    opts = _options(ort, threads, levels.ORT_ENABLE_ALL)
     providers = ["CPUExecutionProvider"]
     if cache is None:
         return ort.InferenceSession(str(graph), opts, providers=providers)
@@ -116,10 +124,7 @@ def _session(ort: Any, graph: Path, threads: int, cache: Path | None, weights_sh
     key = f"{weights_sha}|{graph.name}|{st.st_size}|{st.st_mtime_ns}|{_machine()}"
     kept = cache / f"{graph.stem}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.onnx"
     if kept.is_file():
-        ready = ort.SessionOptions()
-        ready.intra_op_num_threads = threads
-        ready.log_severity_level = 3
-        ready.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        ready = _options(ort, threads, levels.ORT_DISABLE_ALL)
         try:
             return ort.InferenceSession(str(kept), ready, providers=providers)
         except Exception:  # a damaged copy: optimize again below, and replace it

@@ -166,19 +166,22 @@ class Verifier:
     def pick(self, images: Sequence[np.ndarray], candidates: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
         """For each input image (grey, ink dark) and its candidates ((token form, score), best
         first), the index of the candidate to answer with."""
-        self._render([t for cands in candidates for t, _ in cands if t])
+        self._render([t for cands in candidates for t, _ in cands if t])  # all at once: one LaTeX run
         out = []
         for image, cands in zip(images, candidates):
-            sig = signature(image)
-            if sig is None or len(cands) < 2:
+            if len(cands) < 2:
                 out.append(0)
                 continue
-            dists = []
-            for tokens, _ in cands:
-                cand = self._signatures.get(tokens) if tokens else None
-                dists.append(None if cand is None else distance(sig, cand, self.cfg))
+            dists = self.distances(image, [t for t, _ in cands])
             out.append(choose(dists, [s for _, s in cands], self.cfg))
         return out
+
+    def candidate(self, tokens: str) -> tuple[np.ndarray, float] | None:
+        """The signature of a candidate's typeset picture (None: it does not typeset)."""
+        if not tokens:
+            return None
+        self._render([tokens])
+        return self._signatures.get(tokens)
 
     def distances(self, image: np.ndarray, token_strings: Sequence[str]) -> list[float | None]:
         """Each candidate's picture distance to `image` (None: it does not typeset)."""
@@ -186,7 +189,5 @@ class Verifier:
         sig = signature(image)
         if sig is None:
             return [None] * len(token_strings)
-        return [
-            None if not t or self._signatures.get(t) is None else distance(sig, self._signatures[t], self.cfg)  # type: ignore[arg-type]
-            for t in token_strings
-        ]
+        cands = [self.candidate(t) for t in token_strings]
+        return [None if c is None else distance(sig, c, self.cfg) for c in cands]
