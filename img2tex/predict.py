@@ -81,15 +81,46 @@ FORMATS = ("latex", "tokens", "mathml")
 SUFFIXES = {"latex": ".tex", "tokens": ".tex", "mathml": ".mml"}
 
 
+def shipped_model(name: str) -> Path | None:
+    """The folder of the model shipped in the package under `name` (img2tex.models/NAME), or None."""
+    try:
+        d = Path(str(importlib.resources.files("img2tex.models") / name))
+    except ModuleNotFoundError:
+        return None
+    return d if (d / "config.json").is_file() and (d / "vocab.json").is_file() else None
+
+
+def shipped_model_names() -> list[str]:
+    """Names of the models shipped in the package ('default' first)."""
+    try:
+        root = Path(str(importlib.resources.files("img2tex.models")))
+    except ModuleNotFoundError:
+        return []
+    names = sorted(d.name for d in root.iterdir() if shipped_model(d.name) is not None)
+    return sorted(names, key=lambda n: n != "default")
+
+
 def default_model_dir() -> Path:
     """The model shipped in the package (img2tex.models/default); ModelError when there is none."""
-    try:
-        d = Path(str(importlib.resources.files("img2tex.models") / "default"))
-    except ModuleNotFoundError:
-        d = None
-    if d is None or not (d / "config.json").is_file():
+    d = shipped_model("default")
+    if d is None:
         raise ModelError("no default model shipped yet; pass --model DIR")
     return d
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The model folder meant by `model`: a folder path, or the name of a shipped model ('default',
+    'handwritten'); None = the default model. A folder of that name in the working directory wins
+    over the shipped model, so a path always means what it says."""
+    if model is None:
+        return default_model_dir()
+    p = Path(model)
+    if not p.exists() and len(p.parts) == 1 and (shipped := shipped_model(p.name)) is not None:
+        return shipped
+    if not p.is_dir():
+        names = ", ".join(shipped_model_names()) or "none"
+        raise ModelError(f"model folder not found: {p} (shipped models: {names})")
+    return p
 
 
 def find_images(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
@@ -119,6 +150,7 @@ class Img2Tex:
     `predict_paths` walks files and folders and can write .tex files; `predict_arrays` decodes
     images already preprocessed. The model loads once and is reused by every call.
 
+    `model_dir`: a model folder or a shipped model's name ('default', 'handwritten').
     `engine`: 'onnx' (ONNX Runtime on the CPU, no torch), 'torch' (CPU or CUDA) or 'auto' (ONNX
     Runtime on the CPU when the folder holds an export, torch otherwise). The config and
     vocabulary are checked at once; the engine is loaded on first use. `verify`: answer with
@@ -140,7 +172,7 @@ class Img2Tex:
         from img2tex.decoding.engine import pick_engine
         from img2tex.network.folder import load_config, load_vocab
 
-        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self.model_dir = resolve_model(model_dir)
         self.model_cfg, self.image_cfg, _ = load_config(self.model_dir)
         self.vocab = load_vocab(self.model_dir, self.model_cfg)
         self.device_name = device

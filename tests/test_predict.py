@@ -156,3 +156,16 @@ def test_n_best_lists_the_beams_answers_best_first() -> None:
     assert cands[0].tokens == res.tokens and cands[0].latex == res.latex
     assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
     assert len({c.tokens for c in cands}) == len(cands)
+
+
+def test_models_are_named_or_given_as_folders(model_dir, tmp_path, monkeypatch):
+    from img2tex.predict import resolve_model, shipped_model_names
+
+    assert resolve_model(None) == default_model_dir() == resolve_model("default")
+    assert shipped_model_names()[0] == "default"
+    assert resolve_model(model_dir) == model_dir  # a path means what it says
+    with pytest.raises(ModelError, match=r"model folder not found: nothing-here \(shipped models: default"):
+        resolve_model("nothing-here")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()  # a folder of a shipped model's name in the working directory wins
+    assert resolve_model("default").resolve() == (tmp_path / "default").resolve()

@@ -14,6 +14,7 @@ EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
 BEAM_HELP = "Beam width; 1 = greedy (fastest), 5 = a little more accurate."
+MODEL_HELP = "Model folder, or a shipped model's name: default (printed formulas) or handwritten [default: default]."
 ENGINE_HELP = (
     "onnx (ONNX Runtime, CPU, no torch), torch (needs img2tex[train]; CPU or CUDA) or auto "
     "(onnx on the CPU when the model folder has an export)."

@@ -152,7 +152,10 @@ def pack(
     ] = None,
     model: Annotated[
         Optional[Path],
-        typer.Option(help="Take the glyph size and size limits from this model folder [default: the shipped model's]."),
+        typer.Option(
+            help="Take the glyph size and size limits from this model (a folder or a shipped model's name) "
+            "[default: default]."
+        ),
     ] = None,
     levels: Annotated[
         Optional[int], typer.Option(help="Grey levels kept per pixel, 2..256 [default: 4, as render --packed].")
@@ -180,7 +183,7 @@ def pack(
     from img2tex.data.packed import DEFAULT_LEVELS
     from img2tex.data.packing import pack_split
     from img2tex.network.folder import load_config
-    from img2tex.predict import default_model_dir
+    from img2tex.predict import resolve_model
 
     source = open_split(data, split, normalize=normalize)
     if len(source) == 0:
@@ -188,7 +191,7 @@ def pack(
     n_levels = DEFAULT_LEVELS if levels is None else levels
     if not 2 <= n_levels <= 256:
         raise fail(f"--levels must be in 2..256, not {n_levels}", 2)
-    _, image_cfg, _ = load_config(model if model is not None else default_model_dir())
+    _, image_cfg, _ = load_config(resolve_model(model))
     scale = "auto" if rescale is None else (None if rescale else 1.0)
     processes = jobs if jobs else (os.cpu_count() or 1)
     with progress_bar(f"packing {split}", len(source), console) as advance:

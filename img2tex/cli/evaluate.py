@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import BEAM_HELP, RESCALE_BY_LAYOUT, DeviceOption, EngineOption, app, console, fail, given
+from img2tex.cli.common import (
+    BEAM_HELP,
+    MODEL_HELP,
+    RESCALE_BY_LAYOUT,
+    DeviceOption,
+    EngineOption,
+    app,
+    console,
+    fail,
+    given,
+)
 from img2tex.decoding.hypotheses import DecodeConfig
 
 
@@ -16,7 +26,7 @@ from img2tex.decoding.hypotheses import DecodeConfig
 @app.command("eval")
 def evaluate_command(
     data: Annotated[Path, typer.Argument(help="Dataset folder (any layout) holding the split to score.")],
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help=MODEL_HELP)] = None,
     split: Annotated[str, typer.Option(help="Split to decode.")] = "test",
     beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N images.")] = None,
@@ -80,7 +90,7 @@ def evaluate_command(
     from rich.table import Table
 
     from img2tex.data.layout import open_split
-    from img2tex.predict import default_model_dir
+    from img2tex.predict import resolve_model
     from img2tex.scoring.evaluate import evaluate
 
     data_split = open_split(data, split, normalize=normalize)
@@ -89,7 +99,7 @@ def evaluate_command(
     for reason, count in (getattr(data_split, "skipped", None) or {}).items():
         console.print(f"{data}: {count} example(s) of {split!r} left out ({reason})", highlight=False, soft_wrap=True)
     report = evaluate(
-        model if model is not None else default_model_dir(),
+        resolve_model(model),
         data_split,
         beam=beam,
         limit=limit,

@@ -13,6 +13,7 @@ from img2tex.cli.common import (
     BEAM_HELP,
     EXIT_ERROR,
     EXIT_PARTIAL,
+    MODEL_HELP,
     DeviceOption,
     EngineOption,
     app,
@@ -33,7 +34,7 @@ def predict(
         Optional[list[str]],
         typer.Argument(help="Image files or folders (searched recursively); '-' reads paths from stdin."),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help=MODEL_HELP)] = None,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Write one .tex per image here (mirroring names) instead of printing."),

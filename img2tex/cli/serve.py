@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import BEAM_HELP, app, console, fail, given
+from img2tex.cli.common import BEAM_HELP, MODEL_HELP, app, console, fail, given
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.web.config import ServeConfig
 
@@ -19,7 +19,14 @@ def serve(
         str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it to this machine, 0.0.0.0 opens it to all.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help=MODEL_HELP)] = None,
+    handwritten_model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The model the page's drawing pad and ?model=handwritten use: a folder, a shipped model's "
+            "name, or none [default: handwritten, where it ships]."
+        ),
+    ] = None,
     beam: Annotated[int, typer.Option(help=BEAM_HELP)] = DecodeConfig.beam,
     max_upload_mb: Annotated[
         Optional[float], typer.Option(help=f"Largest upload accepted, in MB [default: {ServeConfig.max_upload_mb:g}].")
@@ -66,6 +73,8 @@ def serve(
       curl -F image=@formula.png http://127.0.0.1:8000/predict
 
       curl --data-binary @formula.png http://127.0.0.1:8000/predict
+
+      curl --data-binary @handwritten.png "http://127.0.0.1:8000/predict?model=handwritten"
     """
     if not 0 <= port < 65536:
         raise fail(f"--port must be between 0 (any free port) and 65535, not {port}")
@@ -86,7 +95,7 @@ def serve(
 
     import uvicorn
 
-    from img2tex.predict import Img2Tex
+    from img2tex.predict import Img2Tex, shipped_model
     from img2tex.web.app import create_app
 
     # Bind first, so that a taken port or a bad address is our one-line error (not uvicorn's log),
@@ -98,6 +107,10 @@ def serve(
         sock.bind((host, port))
     except (OSError, OverflowError) as exc:
         raise fail(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc})") from None
-    web = create_app(Img2Tex(model, beam=beam, engine=engine), config=cfg)
+    readers = {"default": Img2Tex(model, beam=beam, engine=engine)}
+    pad = handwritten_model if handwritten_model is not None else shipped_model("handwritten")
+    if pad is not None and str(pad) != "none":
+        readers["handwritten"] = Img2Tex(pad, beam=beam, engine=engine)
+    web = create_app(readers, config=cfg)
     console.print(f"img2tex serving on http://{host}:{sock.getsockname()[1]} (Ctrl-C stops)", highlight=False)
     uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sock])

@@ -146,6 +146,24 @@ def train(
             "rescale, as predict reads them, so the model copes with other resolutions (0 = off) [default: 0]."
         ),
     ] = None,
+    augment: Annotated[
+        Optional[str],
+        typer.Option(
+            help="none, or pen: warp most images as handwriting varies (slant, tilt, stretch, stroke weight, "
+            "wobble), for a model of handwritten formulas [default: none]."
+        ),
+    ] = None,
+    mrt_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Sequence-level training: add the expected risk (token edit distance) over each image's "
+            "n-best from the current weights, with this weight, to the token loss (0 = off; each step then "
+            "also decodes its batch, several times slower) [default: 0]."
+        ),
+    ] = None,
+    mrt_beam: Annotated[
+        Optional[int], typer.Option(help=f"Candidates per image for --mrt-weight [default: {TrainConfig.mrt_beam}].")
+    ] = None,
     ema_decay: Annotated[
         Optional[float],
         typer.Option(
@@ -260,6 +278,9 @@ def train(
         scale_jitter=scale_jitter,
         label_smoothing=label_smoothing,
         ema_decay=ema_decay,
+        augment=augment,
+        mrt_weight=mrt_weight,
+        mrt_beam=mrt_beam,
         num_workers=workers,
         export=export,
     )

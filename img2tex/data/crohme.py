@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 from img2tex.data.folders import Example, FolderSplit
@@ -31,6 +32,8 @@ from img2tex.fileio import read_lines
 SPLITS = {"train": "train", "2013": "2013", "validate": "2013", "2014": "2014", "test": "2014"}
 _SYMBOLS = {"\\lt": "<", "\\gt": ">", "\\le": "\\leq", "\\ge": "\\geq", "\\ne": "\\neq"}
 _BOXES = ("\\mathrm", "\\mbox", "\\text", "\\textrm")
+#: `\lt`/`\gt` run into the next letter in a few labels (`u_n\gtM`); not `\ltimes`
+_GLUED = re.compile(r"\\([lg]t)(?=[A-Za-z])(?!imes)")
 
 
 def is_crohme(root: Path) -> bool:
@@ -74,6 +77,7 @@ def normalize_crohme(latex: str) -> str:
     from img2tex.tokenizer import normalize
 
     text = latex.replace("\\limits", " ").replace("\\displaystyle", " ")
+    text = _GLUED.sub(r"\\\1 ", text)  # "\ltq" (written for "\lt q") -> "\lt q"
     return canonical(normalize(text))
 
 

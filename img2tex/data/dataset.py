@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from img2tex.data.augment import AUGMENTS, pen_augment
 from img2tex.data.split import Split, needs_rescale
 from img2tex.errors import ImageError
 from img2tex.images import ImageConfig, preprocess, resize_by
@@ -37,6 +38,10 @@ class SplitDataset:
     scale, and images the estimate scales back (blurred) or misjudges read badly (measured on the
     test split rendered at 0.7x: BLEU 44 against 74 at 1x). Draws are seeded by (seed, epoch,
     item), so a resumed run sees the same images; `set_epoch` moves to the next draw.
+
+    `augment="pen"` warps a share `augment_prob` of the images as handwriting varies
+    (`data.augment.pen_augment`: slant, tilt, stretch, stroke weight, smooth wobble) before they
+    are preprocessed with the glyph-size estimate; drawn per (seed, epoch, item) like the jitter.
     """
 
     def __init__(
@@ -52,9 +57,14 @@ class SplitDataset:
         seed: int = 0,
         replace_unreadable: bool = False,
         prepare_processes: int = 1,
+        augment: str = "none",
+        augment_prob: float = 0.8,
     ) -> None:
         if isinstance(scale, str) and scale != AUTO:
             raise ValueError(f"scale must be a number, None or {AUTO!r}, not {scale!r}")
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, not {augment!r}")
+        self.augment, self.augment_prob = augment, augment_prob
         self.split, self.vocab, self.image_cfg, self.scale = split, vocab, image_cfg, scale
         #: processes that `prepare` spreads its work over (forked; 1 = in this process)
         self.prepare_processes = prepare_processes
@@ -69,7 +79,7 @@ class SplitDataset:
                 self.indices.append(i)
                 self.ids.append(vocab.encode(toks))
         self._shapes: list[tuple[int, int]] | None = None
-        #: (epoch, {item: preprocessed array}) of the items scale-jittered in that epoch (`prepare`)
+        #: (epoch, {item: preprocessed array}) of the items jittered or augmented in that epoch (`prepare`)
         self._jittered: tuple[int, dict[int, np.ndarray]] = (-1, {})
 
     def __len__(self) -> int:
@@ -93,11 +103,24 @@ class SplitDataset:
         epoch, ready = self._jittered
         if epoch == self.epoch and k in ready:
             return k, ready[k], self.ids[k]
+        return k, self._load(k, self.epoch), self.ids[k]
+
+    @property
+    def varies(self) -> bool:
+        """Whether an item's image changes from epoch to epoch (scale jitter or augmentation)."""
+        return self.scale_jitter > 0 or self.augment != "none"
+
+    def _load(self, k: int, epoch: int) -> np.ndarray:
+        """Item k's preprocessed image as `epoch` shows it (augmented, resized, or as stored)."""
         a, scale = self.split.image(self.indices[k]), self.item_scale(k)
-        factor = self.jitter_factor(k, self.epoch)
+        if self.augment == "pen":
+            rng = np.random.default_rng([self.seed, epoch, k, 1])
+            if rng.random() < self.augment_prob:
+                a, scale = pen_augment(a, rng), None
+        factor = self.jitter_factor(k, epoch)
         if factor is not None:
             a, scale = resize_by(a, factor), None
-        return k, preprocess(a, self.image_cfg, scale=scale), self.ids[k]
+        return preprocess(a, self.image_cfg, scale=scale)
 
     def item_scale(self, k: int) -> float | None:
         """The scale item k is preprocessed with: the dataset's, or by the layout under "auto"."""
@@ -137,7 +160,7 @@ class SplitDataset:
         """Model-input sizes of the items as `epoch` shows them: `shapes()`, with each
         scale-jittered item at the size it comes out at (see `prepare`)."""
         shapes = self.shapes()
-        if self.scale_jitter <= 0:
+        if not self.varies:
             return shapes
         self.prepare(epoch)
         out = list(shapes)
@@ -146,7 +169,8 @@ class SplitDataset:
         return out
 
     def prepare(self, epoch: int) -> None:
-        """Preprocess the items that `epoch` scale-jitters, ahead of the epoch, and keep them.
+        """Preprocess the items that `epoch` scale-jitters (every item, with an augmentation),
+        ahead of the epoch, and keep them.
 
         Why: the glyph-size rescale decides a jittered image's final size, and it is not
         predictable from the stored size (measured on the training mix: batched by stored size,
@@ -155,10 +179,13 @@ class SplitDataset:
         images of the size they will have (48 -> 108 images/s: benchmarks/jitter_batches.py).
         The arrays are kept (about half the data's pixels) so that loading does not preprocess
         them twice; DataLoader workers forked afterwards share them."""
-        if self.scale_jitter <= 0 or self._jittered[0] == epoch:
+        if not self.varies or self._jittered[0] == epoch:
             return
         self._jittered = (-1, {})  # the last epoch's arrays go first
-        todo = [(k, f) for k in range(len(self)) if (f := self.jitter_factor(k, epoch)) is not None]
+        if self.augment != "none":
+            todo = [(k, epoch) for k in range(len(self))]
+        else:
+            todo = [(k, epoch) for k in range(len(self)) if self.jitter_factor(k, epoch) is not None]
         chunks = [todo[i : i + _PREPARE_CHUNK] for i in range(0, len(todo), _PREPARE_CHUNK)]
         done: dict[int, np.ndarray] = {}
         processes = min(self.prepare_processes, len(chunks))
@@ -179,13 +206,13 @@ class SplitDataset:
                 done.update(self._prepare_items(c))
         self._jittered = (epoch, done)
 
-    def _prepare_items(self, items: list[tuple[int, float]]) -> dict[int, np.ndarray]:
-        """The preprocessed images of `items`, (item, resize factor) pairs (unreadable ones left
-        out: they are read, and replaced or raised, when loaded, as without preparation)."""
+    def _prepare_items(self, items: list[tuple[int, int]]) -> dict[int, np.ndarray]:
+        """The preprocessed images of `items`, (item, epoch) pairs (unreadable ones left out: they
+        are read, and replaced or raised, when loaded, as without preparation)."""
         out: dict[int, np.ndarray] = {}
-        for k, factor in items:
+        for k, epoch in items:
             try:
-                out[k] = preprocess(resize_by(self.split.image(self.indices[k]), factor), self.image_cfg)
+                out[k] = self._load(k, epoch)
             except ImageError:
                 continue
         return out
@@ -203,7 +230,7 @@ _PREPARE_CHUNK = 256
 _PREPARING: SplitDataset | None = None
 
 
-def _prepare_chunk(items: list[tuple[int, float]]) -> dict[int, np.ndarray]:
+def _prepare_chunk(items: list[tuple[int, int]]) -> dict[int, np.ndarray]:
     assert _PREPARING is not None, "only called in a pool forked by SplitDataset.prepare"
     return _PREPARING._prepare_items(items)
 

@@ -88,7 +88,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         def keys(shapes: Sequence[tuple[int, int]]) -> list[tuple[int, ...]]:
             return [bucket_shape(h, w, ds.image_cfg) + (b,) for (h, w), b in zip(shapes, band)]
 
-        epoch_keys = (lambda epoch: keys(ds.epoch_shapes(epoch))) if ds.scale_jitter > 0 else None
+        epoch_keys = (lambda epoch: keys(ds.epoch_shapes(epoch))) if ds.varies else None
         return cls(keys(ds.shapes()), batch_size, seed, shuffle, rank, world, epoch_keys)
 
     def batches(self, epoch: int) -> list[list[int]]:

@@ -67,9 +67,19 @@ class TrainConfig:
     #: estimate as predict reads them (data.pipeline.SplitDataset); 0 = off.
     scale_jitter: float = 0.0
     jitter_prob: float = 0.5
+    #: "pen" warps most training images as handwriting varies (`data.augment`), for a handwritten
+    #: model; "none" shows them as stored.
+    augment: str = "none"
     #: Keep an exponential moving average of the weights with this decay, validate with it and
     #: write it to best/ (`training.ema`); 0 = off.
     ema_decay: float = 0.0
+    #: Sequence-level training (`training.sequence`): the expected risk (token edit distance over
+    #: the reference's length) over each image's `mrt_beam` best answers and its reference, added
+    #: to the token loss with this weight; 0 = off. Each step then also decodes its batch.
+    mrt_weight: float = 0.0
+    mrt_beam: int = 4
+    #: Sharpness of the candidates' distribution: softmax(alpha x summed token log-probability).
+    mrt_alpha: float = 1.0
     #: Export best/ to ONNX when the run ends (not on Ctrl-C), so it predicts without torch.
     export: bool = True
 
@@ -78,10 +88,19 @@ class TrainConfig:
             raise ModelError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if isinstance(self.scale, str) and self.scale != "auto":
             raise ModelError(f"scale must be a number, None or 'auto', not {self.scale!r}")
+        from img2tex.data.augment import AUGMENTS
+
+        if self.augment not in AUGMENTS:
+            raise ModelError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if self.scale_jitter is None:  # runs saved before 0.2 wrote None for "off"
             self.scale_jitter = 0.0
         if not 0.0 <= self.ema_decay < 1.0:
             raise ModelError(f"ema decay must be at least 0 and below 1, not {self.ema_decay}")
+        if self.mrt_weight < 0 or self.mrt_beam < 1 or self.mrt_alpha <= 0:
+            raise ModelError(
+                f"sequence-level training needs a weight >= 0, a beam >= 1 and alpha > 0, not "
+                f"{self.mrt_weight}, {self.mrt_beam}, {self.mrt_alpha}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ModelError(f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
         if self.step_budget is not None and self.time_budget is not None:
@@ -108,5 +127,9 @@ RESUME_CHANGEABLE = frozenset(
         "device",
         "bf16",
         "num_workers",
+        # a schedule may end with a sequence-level stage
+        "mrt_weight",
+        "mrt_beam",
+        "mrt_alpha",
     }
 )

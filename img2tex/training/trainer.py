@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from img2tex.data.dataset import default_prepare_processes
-from img2tex.data.pipeline import BucketBatchSampler, Collate, SplitDataset
+from img2tex.data.pipeline import Batch, BucketBatchSampler, Collate, SplitDataset
 from img2tex.data.split import Split
 from img2tex.decoding.hypotheses import DecodeConfig
 from img2tex.decoding.splits import decode_split
@@ -53,7 +53,7 @@ from img2tex.network.folder import load_config, load_vocab
 from img2tex.network.model import Img2TexModel, count_parameters
 from img2tex.progress import TrainingBar, stderr_console, training_bar
 from img2tex.scoring.metrics import score
-from img2tex.training import distributed
+from img2tex.training import distributed, sequence
 from img2tex.training.config import RESUME_CHANGEABLE, TrainConfig
 from img2tex.training.distributed import Dist
 from img2tex.training.ema import WeightAverage
@@ -169,6 +169,7 @@ def _build(
         jitter_prob=cfg.jitter_prob,
         seed=cfg.seed,
         prepare_processes=default_prepare_processes(d.world),
+        augment=cfg.augment,
     )
     if len(train_ds) == 0:
         raise ModelError("no training examples (all formulas empty or longer than max_tokens)")
@@ -413,8 +414,9 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
     checkpoints every `checkpoint_every` steps."""
     cfg, model, p, pad = run.cfg, run.model, run.progress, run.vocab.pad_id
     run.sampler.set_epoch(p.epoch, p.position)
-    if run.train_ds.scale_jitter > 0 and run.dist.is_main:
-        bar.print(f"epoch {p.epoch + 1}: preparing its scale-jittered images (about 1 ms each)")
+    if run.train_ds.varies and run.dist.is_main:
+        what = "augmented" if run.cfg.augment != "none" else "scale-jittered"
+        bar.print(f"epoch {p.epoch + 1}: preparing its {what} images (1-10 ms each)")
     run.train_ds.set_epoch(p.epoch)  # before the loader forks its workers, so that they share them
     bar.start_epoch(f"{p.epoch + 1}/{cfg.epochs}", p.position)
     window = _Window()
@@ -430,9 +432,12 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
         done = p.train_seconds / budget_s if budget_s else None
         for g in run.opt.param_groups:
             g["lr"] = lr_at(p.step, run.total_steps, cfg, done)
-        with autocast(run.device, cfg.bf16):
-            logits = run.net(batch.images, batch.mask, batch.tgt_in)
-        loss = token_loss(logits, batch.tgt_out, pad, cfg.label_smoothing)
+        if cfg.mrt_weight > 0:
+            loss = mixed_loss(run, batch)
+        else:
+            with autocast(run.device, cfg.bf16):
+                logits = run.net(batch.images, batch.mask, batch.tgt_in)
+            loss = token_loss(logits, batch.tgt_out, pad, cfg.label_smoothing)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -465,6 +470,23 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
             tick = time.perf_counter()
     p.train_seconds += time.perf_counter() - tick
     return "epoch"
+
+
+def mixed_loss(run: Run, batch: Batch) -> torch.Tensor:
+    """The token loss plus `mrt_weight` x the expected risk over the batch's n-best
+    (`training.sequence`), from one teacher-forced call over the references and candidates."""
+    cfg, v = run.cfg, run.vocab
+    cands = sequence.candidates(run.model, batch, cfg.mrt_beam, v.bos_id, v.eos_id, v.pad_id)
+    image, tgt_in, tgt_out, set_id, risks, is_ref = sequence.sequence_rows(batch, cands, v.pad_id, v.bos_id, v.eos_id)
+    dev = run.device
+    image, tgt_out, is_ref = image.to(dev), tgt_out.to(dev), is_ref.to(dev)
+    with autocast(dev, cfg.bf16):
+        logits = run.net(batch.images[image], batch.mask[image], tgt_in.to(dev))
+    tokens = token_loss(logits[is_ref], tgt_out[is_ref], v.pad_id, cfg.label_smoothing)
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)
+    seq_logp = (logp * (tgt_out != v.pad_id)).sum(1)
+    expected = sequence.expected_risk(seq_logp, set_id.to(dev), risks.to(dev), len(batch.indices), cfg.mrt_alpha)
+    return tokens + cfg.mrt_weight * expected
 
 
 @torch.no_grad()

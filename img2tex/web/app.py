@@ -3,16 +3,18 @@
 Routes
 - ``GET /``: the page (paste, drop or pick an image; LaTeX, KaTeX preview, copy, confidence).
 - ``POST /predict``: the image as the multipart field ``image`` or as the raw request body
-  (``?verify=1``: answer with the candidate whose typeset picture matches it; needs LaTeX);
+  (``?verify=1``: answer with the candidate whose typeset picture matches it; needs LaTeX;
+  ``?model=handwritten``: read it with the handwritten model, where the server has one);
   answers ``{"latex", "tokens", "mathml", "score", "confidence"}`` (``mathml`` null where the
   LaTeX does not convert), or a 4xx ``{"error": ...}`` for an
   upload that is missing (400), unreadable (400) or larger than the limit (413).
   When too many images are waiting it answers 503 with Retry-After, and 504 when an answer
   takes longer than the time limit.
-- ``GET /health``: ``{"status": "ok", "model": ..., "batching": {...}}``.
+- ``GET /health``: ``{"status": "ok", "model": ..., "models": [...], "batching": {...}}``.
 - ``/static/...``: the page's script, style and KaTeX, shipped in the package (no CDN).
 
-The model loads once, when the app is made. Requests are read on the event loop and their images
+The models load once, when the app is made (the first is the default; the page offers a drawing
+pad when one is called ``handwritten``), each with its own batcher. Requests are read on the event loop and their images
 preprocessed in worker threads; one thread decodes them, gathering the requests that arrive
 together into batches (`web.batcher`): decoding already uses every core through ONNX Runtime,
 and a batch of eight costs little more than one image.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +111,21 @@ def _mathml(latex: str) -> str | None:
         return None
 
 
-def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: ServeConfig | None = None) -> Starlette:
-    """The app, serving `reader` (loaded here, once). `max_upload_bytes` overrides the config's
-    upload limit."""
+def create_app(
+    readers: Img2Tex | Mapping[str, Img2Tex],
+    max_upload_bytes: int | None = None,
+    config: ServeConfig | None = None,
+) -> Starlette:
+    """The app, serving one reader or several by name (``?model=NAME``; the first is the
+    default), each loaded here, once. `max_upload_bytes` overrides the config's upload limit."""
     cfg = config or ServeConfig()
     cfg.validate()
     limit = max_upload_bytes if max_upload_bytes is not None else int(cfg.max_upload_mb * 1024 * 1024)
-    reader.load()
+    named = dict(readers) if isinstance(readers, Mapping) else {"default": readers}
+    if not named:
+        raise ValueError("create_app needs at least one reader")
+    for r in named.values():
+        r.load()
 
     verifiers: list[Any] = []  # made on the first request that asks for verification
 
@@ -126,27 +136,32 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
             verifiers.append(Verifier())  # RenderError (one line) where LaTeX is missing
         return verifiers[0]
 
-    def decode_batch(items: Sequence[tuple[Any, bool]]) -> list[tuple[str, float]]:
-        """(array, verify) items: the plain ones decoded together, the verified ones together."""
-        out: list[tuple[str, float]] = [("", 0.0)] * len(items)
-        for verify in (False, True):
-            idx = [i for i, (_, v) in enumerate(items) if v == verify]
-            if not idx:
-                continue
-            arrays = [items[i][0] for i in idx]
-            if verify:
-                answers = [found[0] for found in reader.ranked_arrays(arrays, 1, verifier())]
-            else:
-                answers = reader.predict_arrays(arrays)
-            for i, answer in zip(idx, answers):
-                out[i] = answer
-        return out
+    def decoder(reader: Img2Tex) -> Any:
+        def decode_batch(items: Sequence[tuple[Any, bool]]) -> list[tuple[str, float]]:
+            """(array, verify) items: the plain ones decoded together, the verified ones together."""
+            out: list[tuple[str, float]] = [("", 0.0)] * len(items)
+            for verify in (False, True):
+                idx = [i for i, (_, v) in enumerate(items) if v == verify]
+                if not idx:
+                    continue
+                arrays = [items[i][0] for i in idx]
+                if verify:
+                    answers = [found[0] for found in reader.ranked_arrays(arrays, 1, verifier())]
+                else:
+                    answers = reader.predict_arrays(arrays)
+                for i, answer in zip(idx, answers):
+                    out[i] = answer
+            return out
 
-    batcher: Batcher[Any, tuple[str, float]] = Batcher(
-        decode_batch, max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000, max_queue=cfg.max_queue
-    )
+        return decode_batch
 
-    def prepare(data: bytes) -> Any:
+    batchers: dict[str, Batcher[Any, tuple[str, float]]] = {
+        name: Batcher(decoder(r), max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000, max_queue=cfg.max_queue)
+        for name, r in named.items()
+    }
+    default_name = next(iter(named))
+
+    def prepare(reader: Img2Tex, data: bytes) -> Any:
         try:
             return reader.prepare(data, "image")
         except Img2TexError as exc:  # name the image, as predict does: "image is blank" lacks it
@@ -155,13 +170,17 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
 
     async def predict(request: Request) -> JSONResponse:
         try:
+            name = request.query_params.get("model") or default_name
+            if name not in named:
+                raise UploadError(400, f"no model {name!r} here (models: {', '.join(named)})")
+            reader, batcher = named[name], batchers[name]
             verify = request.query_params.get("verify", "").lower() in ("1", "true", "yes", "on")
             if verify:
                 await run_in_threadpool(verifier)  # LaTeX missing on the server: a 400 with its reason now
             data = await _image_bytes(request, limit)
             try:
                 with batcher.incoming():
-                    array = await run_in_threadpool(prepare, data)
+                    array = await run_in_threadpool(prepare, reader, data)
                     future = batcher.submit((array, verify))
             except Overloaded as exc:
                 return JSONResponse(
@@ -194,12 +213,20 @@ def create_app(reader: Img2Tex, max_upload_bytes: int | None = None, config: Ser
         return FileResponse(STATIC / "index.html")
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": str(reader.model_dir), "batching": describe(batcher)})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "model": str(named[default_name].model_dir),
+                "models": list(named),
+                "batching": describe(batchers[default_name]),
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(batcher.close)
+        for batcher in batchers.values():
+            await run_in_threadpool(batcher.close)
 
     return Starlette(
         routes=[

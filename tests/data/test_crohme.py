@@ -24,6 +24,8 @@ from img2tex.errors import DatasetError
         ("x^2", "x ^ { 2 }"),
         ("\\frac{a}{b}", "\\frac { a } { b }"),
         ("{{x}}", "x"),
+        ("u_n\\gtM", "u _ { n } > M"),  # run together in a few labels
+        ("a \\ltimes b", "a \\ltimes b"),
     ],
 )
 def test_crohme_latex_in_our_token_form(label: str, tokens: str) -> None:

@@ -32,3 +32,27 @@ def test_an_unreadable_image_is_replaced_by_the_next_item(fake_split: type) -> N
 
     with pytest.raises(ImageError, match="no readable image"):
         SplitDataset(AllBlank(3), vocab, ImageConfig(), replace_unreadable=True)[0]
+
+
+def test_pen_augmentation_varies_by_epoch_and_is_replayed(fake_split: type) -> None:
+    src = fake_split(6)
+    vocab = build_vocab(src.formula(i).split() for i in range(len(src)))
+
+    def make() -> SplitDataset:
+        return SplitDataset(src, vocab, ImageConfig(), scale=1.0, augment="pen", augment_prob=1.0, seed=3)
+
+    ds = make()
+    assert ds.varies
+    ds.set_epoch(0)
+    first = [ds[k][1] for k in range(len(ds))]
+    assert [a.shape for a in first] == ds.epoch_shapes(0)  # batches group the sizes they will have
+    ds.set_epoch(1)
+    second = [ds[k][1] for k in range(len(ds))]
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(first, second))
+    again = make()  # a resumed run draws the same images
+    again.set_epoch(1)
+    assert all(np.array_equal(a, again[k][1]) for k, a in enumerate(second))
+    plain = SplitDataset(src, vocab, ImageConfig(), scale=1.0)
+    assert not plain.varies and not np.array_equal(plain[0][1], first[0])
+    with pytest.raises(ValueError, match="augment"):
+        SplitDataset(src, vocab, ImageConfig(), augment="ink")

@@ -30,3 +30,9 @@ def test_from_dict_ignores_unknown_keys() -> None:
     cfg = TrainConfig.from_dict({"batch_size": 8, "lr": 0.5, "from_a_newer_version": True})
     assert cfg == TrainConfig(batch_size=8, lr=0.5)
     assert TrainConfig.from_dict({}) == TrainConfig()
+
+
+def test_augment_is_none_or_pen() -> None:
+    assert TrainConfig(augment="pen").augment == "pen"
+    with pytest.raises(ModelError, match="augment must be one of none, pen, not 'ink'"):
+        TrainConfig(augment="ink")

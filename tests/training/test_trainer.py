@@ -242,6 +242,21 @@ def test_resume_with_scale_jitter_is_reproducible_and_can_change_it(tmp_path, fa
     assert saved["scale_jitter"] == 0.0 and saved["epochs"] == 3
 
 
+def test_pen_augmented_training_resumes_exactly(tmp_path, fake_split):
+    """The pen warps are drawn per (seed, epoch, item): an interrupted run resumes with the same
+    images, so its losses are those of a run that was never stopped."""
+    src = fake_split(16)
+    cfg = dict(export=False, batch_size=4, epochs=2, lr=3e-3, warmup_steps=2, log_every=1, val_size=0)
+    cfg.update(checkpoint_every=1000, device="cpu", augment="pen")
+    train(src, None, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(), progress=False)
+    train(src, None, tmp_path / "b", TrainConfig(**cfg, max_steps=5), tiny_cfg(), progress=False)
+    resume(src, None, tmp_path / "b", progress=False)
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert len(a) == 8
+    for step in range(6, 9):
+        assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+
+
 def test_resume_refuses_to_change_a_fixed_setting(tmp_path, fake_split):
     from img2tex.errors import ModelError
 

@@ -229,3 +229,89 @@ def test_verify_switch_answers_with_a_typeset_candidate(client, needs_latex):
     response = client.post("/predict?verify=1", content=QUADRATIC.read_bytes())
     assert response.status_code == 200, response.text
     assert response.json()["latex"] == expected
+
+
+def test_a_second_model_answers_by_name(reader):
+    """Two models served side by side: ?model=NAME picks one (each batches on its own), an unknown
+    name is a 400 that lists the names, /health lists them."""
+    other = Img2Tex(reader.model_dir, beam=1)
+    seen: list[int] = []
+    decode = other.predict_arrays
+
+    def predict_arrays(arrays):  # type: ignore[no-untyped-def]
+        seen.append(len(arrays))
+        return decode(arrays)
+
+    other.predict_arrays = predict_arrays  # type: ignore[method-assign]
+    body = QUADRATIC.read_bytes()
+    with serving(create_app({"default": reader, "handwritten": other})) as url:
+        plain = httpx.post(f"{url}/predict", content=body, timeout=60)
+        assert plain.status_code == 200 and not seen  # the default model answered
+        hand = httpx.post(f"{url}/predict?model=handwritten", content=body, timeout=60)
+        assert hand.status_code == 200 and seen == [1] and hand.json()["latex"] == plain.json()["latex"]
+        bad = httpx.post(f"{url}/predict?model=cursive", content=body, timeout=60)
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "no model 'cursive' here (models: default, handwritten)"
+        assert httpx.get(f"{url}/health").json()["models"] == ["default", "handwritten"]
+
+
+def _draw(browser, pad, strokes) -> None:  # type: ignore[no-untyped-def]
+    """Draw `strokes` (lists of (x, y) in the pad's CSS pixels from its top-left) with the mouse:
+    real pointer events, as a person's hand makes them."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    width, height = pad.size["width"], pad.size["height"]
+    for points in strokes:
+        chain = ActionChains(browser, duration=10)
+        x0, y0 = points[0]
+        chain.move_to_element_with_offset(pad, round(x0 - width / 2), round(y0 - height / 2)).click_and_hold()
+        for (xa, ya), (xb, yb) in zip(points, points[1:]):
+            chain.move_by_offset(round(xb - xa), round(yb - ya))
+        chain.release().perform()
+
+
+def test_drawing_pad_reads_a_handwritten_formula_in_a_real_browser(reader):
+    """Where a handwritten model is served, the page shows a drawing pad: write "x + 1" on it with
+    the mouse and the handwritten model's LaTeX appears; undo and clear work on the strokes."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        hand = Img2Tex("handwritten", beam=1)
+    except ModelError:
+        pytest.skip("no handwritten model shipped")
+    with serving(create_app({"default": reader, "handwritten": hand})) as url:
+        browser = _chrome()
+        try:
+            browser.set_window_size(1000, 900)
+            browser.get(url + "/")
+            WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "pad").is_displayed())
+            pad = browser.find_element(By.ID, "pad")
+
+            def ink() -> int:  # dark pixels on the pad's canvas
+                script = (
+                    "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                    "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n;"
+                )
+                return browser.execute_script(script, pad)
+
+            _draw(browser, pad, [[(40, 60), (60, 40)]])  # a stray stroke, then undone
+            assert ink() > 0
+            browser.find_element(By.ID, "pad-undo").click()
+            assert ink() == 0
+            x, plus, one = (  # "x + 1", about 60 px tall
+                [[(60, 60), (100, 120)], [(100, 60), (60, 120)]],
+                [[(140, 90), (190, 90)], [(165, 65), (165, 115)]],
+                [[(225, 70), (240, 58), (240, 122)]],
+            )
+            _draw(browser, pad, x + plus + one)
+            browser.find_element(By.ID, "pad-read").click()
+            WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "latex").get_attribute("value"))
+            latex = browser.find_element(By.ID, "latex").get_attribute("value")
+            assert latex.replace(" ", "") == "x+1"
+            errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            assert not errors, errors
+            browser.find_element(By.ID, "pad-clear").click()
+            assert ink() == 0
+        finally:
+            browser.quit()

@@ -1,4 +1,5 @@
 // img2tex serve: send an image to POST /predict, show the LaTeX, a KaTeX preview and the confidence.
+// Where the server has a handwritten model, a drawing pad sends what is written on it to that model.
 "use strict";
 const $ = (id) => document.getElementById(id);
 let answer = null; // the last answer of POST /predict
@@ -16,7 +17,16 @@ function showPreview(latex) {
   }
 }
 
-async function send(file) {
+function predictUrl(model) {
+  const query = new URLSearchParams();
+  if ($("verify").checked) query.set("verify", "1");
+  if (model && model !== "default") query.set("model", model);
+  const text = query.toString();
+  return text ? "predict?" + text : "predict";
+}
+
+// `model`: the server's model to read it with (default: the one "Images are" names).
+async function send(file, model) {
   if (!file) return;
   $("thumb").src = URL.createObjectURL(file);
   $("thumb").hidden = false;
@@ -24,7 +34,7 @@ async function send(file) {
   const body = new FormData();
   body.append("image", file, file.name || "pasted.png");
   try {
-    const response = await fetch($("verify").checked ? "predict?verify=1" : "predict", { method: "POST", body });
+    const response = await fetch(predictUrl(model || $("kind").value), { method: "POST", body });
     const data = await response.json();
     if (!response.ok) {
       setStatus(data.error || "error " + response.status, true);
@@ -75,3 +85,73 @@ document.addEventListener("paste", (e) => {
   const item = [...(e.clipboardData || {}).items || []].find((i) => i.type.startsWith("image/"));
   if (item) send(item.getAsFile());
 });
+
+// The drawing pad: strokes as lists of points in canvas pixels, drawn black on white; a pause
+// after the pen lifts (or "Read") sends the picture to the handwritten model.
+const pad = $("pad");
+const strokes = [];
+let stroke = null;
+let readTimer = null;
+
+function padPoint(e) {
+  const box = pad.getBoundingClientRect();
+  return [((e.clientX - box.left) * pad.width) / box.width, ((e.clientY - box.top) * pad.height) / box.height];
+}
+
+function redraw() {
+  const ctx = pad.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = 3;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  for (const points of strokes) {
+    ctx.beginPath();
+    ctx.moveTo(points[0][0], points[0][1]);
+    for (const [x, y] of points.length > 1 ? points.slice(1) : [[points[0][0] + 0.5, points[0][1]]]) ctx.lineTo(x, y);
+    ctx.stroke();
+  }
+}
+
+function readPad() {
+  clearTimeout(readTimer);
+  if (!strokes.length) return;
+  pad.toBlob((blob) => send(blob, "handwritten"), "image/png");
+}
+
+pad.addEventListener("pointerdown", (e) => {
+  e.preventDefault();
+  clearTimeout(readTimer);
+  pad.setPointerCapture(e.pointerId);
+  stroke = [padPoint(e)];
+  strokes.push(stroke);
+  redraw();
+});
+pad.addEventListener("pointermove", (e) => {
+  if (!stroke) return;
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+  for (const ev of events.length ? events : [e]) stroke.push(padPoint(ev));
+  redraw();
+});
+["pointerup", "pointercancel"].forEach((t) =>
+  pad.addEventListener(t, () => {
+    if (!stroke) return;
+    stroke = null;
+    readTimer = setTimeout(readPad, 900);
+  }),
+);
+$("pad-read").addEventListener("click", readPad);
+$("pad-undo").addEventListener("click", () => { strokes.pop(); redraw(); });
+$("pad-clear").addEventListener("click", () => { strokes.length = 0; redraw(); });
+redraw();
+
+// The pad and the printed/handwritten choice appear only where the server has a handwritten model.
+fetch("health")
+  .then((r) => r.json())
+  .then((health) => {
+    const handwritten = (health.models || []).includes("handwritten");
+    $("pad-area").hidden = !handwritten;
+    $("kind-option").hidden = !handwritten;
+  })
+  .catch(() => {});
