@@ -144,7 +144,7 @@ class Encoder(nn.Module):
     def forward(self, images: Tensor, image_mask: Tensor) -> tuple[Tensor, Tensor]:
         """images (B, 1, H, W) float ink in [0, 1]; image_mask (B, H, W) bool -> (B, C, h, w), (B, h, w)."""
         # Channels-last: the CPU's oneDNN convolutions and pools run faster on it (measured ~10% of
-        # a training step, benchmarks/results/bench_decoders_cpu.md); the numbers are the same.
+        # a training step; docs/experiments.md, "Parallel decoder or input feeding"); the numbers are the same.
         x = images.contiguous(memory_format=torch.channels_last)
         m = image_mask[:, None].to(images.dtype)
         for conv, norm, pool, stride, skip in zip(self.convs, self.norms, self.pool_after, self.stride, self.skip):

@@ -51,10 +51,11 @@ def risk(hyp: list[int], ref: list[int]) -> float:
 
 def sequence_rows(
     batch: Batch, cands: list[list[list[int]]], pad: int, bos: int, eos: int
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The rows one teacher-forced call reads: the batch's own (references) first, then each
-    image's candidates that differ from its reference. Returns (image row index, tgt_in,
-    tgt_out, set id, risk) for all rows, and the mask of reference rows."""
+    image's candidates that differ from its reference and from each other. Returns, per row, the
+    image it belongs to (also its candidate set), tgt_in, tgt_out, its risk, and whether it is a
+    reference row."""
     refs = [row[row != pad][:-1].tolist() for row in batch.tgt_out.cpu()]  # drop EOS
     rows: list[tuple[int, list[int], float]] = [(i, ref, 0.0) for i, ref in enumerate(refs)]
     for i, hyps in enumerate(cands):
@@ -76,7 +77,7 @@ def sequence_rows(
     image = torch.tensor([i for i, _, _ in rows])
     risks = torch.tensor([r for _, _, r in rows], dtype=torch.float32)
     is_ref = torch.arange(n) < len(refs)
-    return image, tgt_in, tgt_out, image.clone(), risks, is_ref
+    return image, tgt_in, tgt_out, risks, is_ref
 
 
 def expected_risk(seq_logp: Tensor, set_id: Tensor, risks: Tensor, n_sets: int, alpha: float) -> Tensor:

@@ -477,7 +477,7 @@ def mixed_loss(run: Run, batch: Batch) -> torch.Tensor:
     (`training.sequence`), from one teacher-forced call over the references and candidates."""
     cfg, v = run.cfg, run.vocab
     cands = sequence.candidates(run.model, batch, cfg.mrt_beam, v.bos_id, v.eos_id, v.pad_id)
-    image, tgt_in, tgt_out, set_id, risks, is_ref = sequence.sequence_rows(batch, cands, v.pad_id, v.bos_id, v.eos_id)
+    image, tgt_in, tgt_out, risks, is_ref = sequence.sequence_rows(batch, cands, v.pad_id, v.bos_id, v.eos_id)
     dev = run.device
     image, tgt_out, is_ref = image.to(dev), tgt_out.to(dev), is_ref.to(dev)
     with autocast(dev, cfg.bf16):
@@ -485,7 +485,7 @@ def mixed_loss(run: Run, batch: Batch) -> torch.Tensor:
     tokens = token_loss(logits[is_ref], tgt_out[is_ref], v.pad_id, cfg.label_smoothing)
     logp = torch.log_softmax(logits.float(), -1).gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)
     seq_logp = (logp * (tgt_out != v.pad_id)).sum(1)
-    expected = sequence.expected_risk(seq_logp, set_id.to(dev), risks.to(dev), len(batch.indices), cfg.mrt_alpha)
+    expected = sequence.expected_risk(seq_logp, image, risks.to(dev), len(batch.indices), cfg.mrt_alpha)
     return tokens + cfg.mrt_weight * expected
 
 

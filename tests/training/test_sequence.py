@@ -36,8 +36,8 @@ def test_risk_is_edit_distance_over_the_reference_length() -> None:
 def test_rows_hold_the_references_first_then_new_candidates() -> None:
     batch = _batch([[5, 6], [7]])
     cands = [[[5, 6], [5], [5]], [[8, 9], [7]]]  # repeats and the reference itself are dropped
-    image, tgt_in, tgt_out, set_id, risks, is_ref = sequence_rows(batch, cands, PAD, BOS, EOS)
-    assert image.tolist() == [0, 1, 0, 1] and set_id.tolist() == image.tolist()
+    image, tgt_in, tgt_out, risks, is_ref = sequence_rows(batch, cands, PAD, BOS, EOS)
+    assert image.tolist() == [0, 1, 0, 1]
     assert is_ref.tolist() == [True, True, False, False]
     assert risks.tolist() == [0.0, 0.0, 0.5, 2.0]
     assert tgt_in[2].tolist() == [BOS, 5, PAD] and tgt_out[2].tolist() == [5, EOS, PAD]
