@@ -344,3 +344,17 @@ def test_n_best_candidates_in_json(capsys, monkeypatch):
     assert record["candidates"][0]["latex"] == record["latex"]
     code, out, err = run(["predict", example, "--n-best", "3"], capsys, monkeypatch)
     assert code == 2 and "--json" in err
+
+
+def test_train_options_for_a_handwritten_model_are_checked(tmp_path, capsys, monkeypatch):
+    """--text-height and model names: bad values get one line and exit 2 or 1."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "labels.tsv").write_text("a.png\tx\n")
+    base = ["train", str(data), "-o", str(tmp_path / "run")]
+    code, _, err = run([*base, "--resume", "--text-height", "16"], capsys, monkeypatch)
+    assert code == 2 and "--text-height: a resumed run keeps its own network" in err
+    code, _, err = run([*base, "--text-height", "-3"], capsys, monkeypatch)
+    assert code == 2 and "--text-height must be a positive number" in err
+    code, _, err = run(["predict", "x.png", "--model", "cursive"], capsys, monkeypatch)
+    assert code == 1 and "model folder not found: cursive (shipped models: default" in err

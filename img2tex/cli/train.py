@@ -178,6 +178,13 @@ def train(
             f"is less sure of itself (0 = off) [default: {TrainConfig.label_smoothing}]."
         ),
     ] = None,
+    text_height: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Glyph size (px) images are brought to, for a new run or one started with --init-from: larger "
+            "keeps more detail (handwriting) at more compute per image [default: the model's, 9.7 for a new one]."
+        ),
+    ] = None,
     init_from: Annotated[
         Optional[Path],
         typer.Option(
@@ -258,8 +265,11 @@ def train(
         "--vocab": vocab_path,
     }
     network_given = [name for name, value in network_options.items() if value is not None]
-    if resume and network_given:
-        raise fail(f"{', '.join(network_given)}: a resumed run keeps its own network and vocabulary", 2)
+    if resume and (network_given or text_height is not None):
+        given_names = network_given + (["--text-height"] if text_height is not None else [])
+        raise fail(f"{', '.join(given_names)}: a resumed run keeps its own network, vocabulary and image settings", 2)
+    if text_height is not None and not text_height > 0:
+        raise fail(f"--text-height must be a positive number of pixels, not {text_height}", 2)
     if resume and init_from is not None:
         raise fail("--init-from starts a new run; --resume continues one", 2)
     changes = given(
@@ -304,7 +314,16 @@ def train(
                 raise fail(
                     f"{', '.join(network_given)}: --init-from takes the network and vocabulary from the model", 2
                 )
-            summary = run_training(train_split, val_data, out, TrainConfig(**changes), init_from=init_from)
+            image_cfg = None
+            if text_height is not None:
+                from dataclasses import replace
+
+                from img2tex.network.folder import load_config
+
+                image_cfg = replace(load_config(init_from)[1], text_height=text_height)
+            summary = run_training(
+                train_split, val_data, out, TrainConfig(**changes), init_from=init_from, image_cfg=image_cfg
+            )
         else:
             voc = Vocab.load(vocab_path) if vocab_path is not None else None
             model_cfg = PRESETS[preset or DEFAULT_PRESET]()
@@ -324,7 +343,12 @@ def train(
                 model_cfg.validate()
             except ModelError as e:
                 raise fail(str(e), 2) from None
-            summary = run_training(train_split, val_data, out, TrainConfig(**changes), model_cfg, vocab=voc)
+            from img2tex.images import ImageConfig
+
+            image_cfg = ImageConfig(text_height=text_height) if text_height is not None else None
+            summary = run_training(
+                train_split, val_data, out, TrainConfig(**changes), model_cfg, image_cfg=image_cfg, vocab=voc
+            )
     from img2tex.training.distributed import Dist
 
     if Dist.from_env().is_main:  # under torchrun, one report for all processes

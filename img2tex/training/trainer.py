@@ -232,13 +232,15 @@ def setup(
     """A new run: the vocabulary is built from the training formulas unless given.
 
     With `init_from` (a model folder) the run starts from that model: its network, vocabulary,
-    image settings and weights, with a fresh optimizer and schedule. For fine-tuning on new data,
-    and for continuing a model whose run folder (optimizer state) is gone."""
+    image settings (unless `image_cfg` is given: the network reads any resolution, so a
+    fine-tune may change the glyph size) and weights, with a fresh optimizer and schedule. For
+    fine-tuning on new data, and for continuing a model whose run folder (optimizer state) is gone."""
     cfg = cfg or TrainConfig()
     if init_from is not None:
-        if model_cfg is not None or image_cfg is not None or vocab is not None:
-            raise ModelError("a run started from a model takes its network, vocabulary and image settings from it")
-        model_cfg, image_cfg, _ = load_config(init_from)
+        if model_cfg is not None or vocab is not None:
+            raise ModelError("a run started from a model takes its network and vocabulary from it")
+        model_cfg, own_image_cfg, _ = load_config(init_from)
+        image_cfg = image_cfg or own_image_cfg
         vocab = load_vocab(init_from, model_cfg)
     if vocab is None:
         vocab = build_vocab((train_split.formula(i).split() for i in range(len(train_split))), min_count=cfg.min_count)

@@ -364,6 +364,13 @@ def test_init_from_starts_where_the_model_left_off(tmp_path, fake_split):
     )
     with pytest.raises(ModelError, match="takes its network"):
         setup(src, src, tmp_path / "c", TrainConfig(**cfg), tiny_cfg(), init_from=tmp_path / "a" / "last")
+    # another glyph size for the fine-tune (handwriting wants more pixels): saved with the model
+    from img2tex.images import ImageConfig
+
+    bigger = ImageConfig(text_height=14.0)
+    run = setup(src, None, tmp_path / "d", TrainConfig(**cfg), image_cfg=bigger, init_from=tmp_path / "a" / "last")
+    assert run.image_cfg.text_height == 14.0
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["image"]["text_height"] == 14.0
 
 
 # -- crashes: SIGKILL at any point, damaged checkpoints ------------------------------------------
