@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import sys
 
 import numpy as np
@@ -196,7 +197,7 @@ class SplitDataset:
             global _PREPARING
             _PREPARING = self
             try:
-                with multiprocessing.get_context("fork").Pool(processes) as pool:
+                with multiprocessing.get_context("fork").Pool(processes, initializer=worker_signals) as pool:
                     for part in pool.imap_unordered(_prepare_chunk, chunks):
                         done.update(part)
             finally:
@@ -233,6 +234,18 @@ _PREPARING: SplitDataset | None = None
 def _prepare_chunk(items: list[tuple[int, int]]) -> dict[int, np.ndarray]:
     assert _PREPARING is not None, "only called in a pool forked by SplitDataset.prepare"
     return _PREPARING._prepare_items(items)
+
+
+def worker_signals() -> None:
+    """In a forked worker: default signal handling, not the parent's.
+
+    Why: the trainer's SIGINT/SIGTERM handler (checkpoint and stop) is inherited by forked
+    workers. When the pool ends it sends its workers SIGTERM; the inherited handler then ran in
+    each worker, printing through a console whose lock another thread of the parent held at the
+    fork, and a worker hung there: on 2026-12-07 a CROHME run stopped for 16 minutes at the start
+    of an epoch. Workers now die on SIGTERM, and leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_prepare_processes(world: int = 1) -> int:

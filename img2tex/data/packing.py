@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from img2tex.data.dataset import worker_signals
 from img2tex.data.packed import DEFAULT_LEVELS, is_packed, merge_packed, write_packed
 from img2tex.data.split import Split, needs_rescale
 from img2tex.errors import DatasetError, ImageError
@@ -191,7 +192,7 @@ def _run(job: _Job, todo: list[tuple[int, int]], processes: int):  # type: ignor
     global _JOB
     _JOB = job
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
+        with multiprocessing.get_context("fork").Pool(processes, initializer=worker_signals) as pool:
             yield from pool.imap_unordered(_chunk, todo)
     finally:
         _JOB = None

@@ -56,3 +56,28 @@ def test_pen_augmentation_varies_by_epoch_and_is_replayed(fake_split: type) -> N
     assert not plain.varies and not np.array_equal(plain[0][1], first[0])
     with pytest.raises(ValueError, match="augment"):
         SplitDataset(src, vocab, ImageConfig(), augment="ink")
+
+
+def _handlers(_: int) -> tuple[object, object]:
+    import signal
+
+    return signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+
+def test_forked_workers_do_not_run_the_parents_signal_handlers() -> None:
+    """The trainer's stop handler must not run in a pool worker (one hung a run there)."""
+    import multiprocessing
+    import signal
+
+    from img2tex.data.dataset import worker_signals
+
+    def stop(signum, frame):  # type: ignore[no-untyped-def]  # the trainer's kind of handler
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        with multiprocessing.get_context("fork").Pool(1, initializer=worker_signals) as pool:
+            term, interrupt = pool.map(_handlers, [0])[0]
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert term == signal.SIG_DFL and interrupt == signal.SIG_IGN
