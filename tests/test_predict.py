@@ -102,7 +102,8 @@ def test_shipped_model_reads_the_examples():
     examples = Path(__file__).resolve().parents[1] / "examples"
     source = open_split(examples, "test")  # the plain layout: images + labels.tsv
     labels = {source.name(i): source.formula(i) for i in range(len(source))}
-    preds = {p.path.stem: p for p in Img2Tex(model_dir, device="cpu").predict_paths([examples])}
+    pages = sorted(examples.glob("*.png"))  # examples/handwritten/ is the handwritten model's
+    preds = {p.path.stem: p for p in Img2Tex(model_dir, device="cpu").predict_paths(pages)}
     assert sorted(preds) == sorted(labels)
     assert all(p.ok for p in preds.values())
     names = sorted(labels)

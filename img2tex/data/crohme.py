@@ -9,8 +9,8 @@ Splits: ``train``; ``2013`` (also ``validate``: the literature's validation set)
 Labels are LaTeX written by many hands (``\\lt``, ``\\mbox{a}``, ``\\limits``, spaces anywhere,
 braces around single tokens). `normalize_crohme` brings them to the token form the model writes:
 the im2latex normalization (`tokenizer.normalize`), then ``\\lt``/``\\gt`` as ``<``/``>``, a
-single letter in a text box as the letter, and braces around a single token dropped where they
-are not an argument. A label that does not normalize is skipped and counted in ``skipped`` (the
+single letter in a text box as the letter, and braces that group without being an argument
+dropped (``{ x }``, and the whole label in ``{ a + 1 }``: they change nothing that is drawn). A label that does not normalize is skipped and counted in ``skipped`` (the
 CLI reports it), never dropped silently. Predictions are scored after the same canonical form
 (`canonical`), so that the exact match is the literature's expression rate.
 """
@@ -58,18 +58,38 @@ def canonical(tokens: str) -> str:
                 i += 4
                 changed = True
                 continue
-            # { x } not an argument -> x
-            if toks[i] == "{" and i + 2 < len(toks) and toks[i + 2] == "}" and toks[i + 1] not in ("{", "}"):
-                prev = out[-1] if out else None
-                if prev is None or not (prev in ("^", "_", "}", "]") or prev.startswith("\\")):
-                    out.append(toks[i + 1])
-                    i += 3
+            # { x + 1 } not an argument (a bare group: the writer's or the labeller's) -> x + 1
+            if toks[i] == "{" and _bare(out[-1] if out else None):
+                end = _closing(toks, i)
+                scripted = end is not None and end + 1 < len(toks) and toks[end + 1] in ("^", "_", "'")
+                if end is not None and not (scripted and end - i > 2):  # { a + b } ^ 2 stays
+                    out.extend(toks[i + 1 : end])
+                    out.extend(toks[end + 1 :])
+                    toks, out, i = out, [], 0
                     changed = True
                     continue
             out.append(toks[i])
             i += 1
         toks = out
     return " ".join(toks)
+
+
+def _bare(prev: str | None) -> bool:
+    """Whether a group after `prev` is no argument: not after ^ _, a closing brace or bracket
+    (the next argument of \\frac, \\sqrt[n]), or a command that takes arguments."""
+    from img2tex.decoding.filters import ARITY
+
+    return prev is None or not (prev in ("^", "_", "}", "]", "\\begin", "\\end") or prev in ARITY)
+
+
+def _closing(toks: list[str], start: int) -> int | None:
+    """Index of the brace closing the group opened at `start`; None when it is never closed."""
+    depth = 0
+    for j in range(start, len(toks)):
+        depth += {"{": 1, "}": -1}.get(toks[j], 0)
+        if depth == 0:
+            return j
+    return None
 
 
 def normalize_crohme(latex: str) -> str:

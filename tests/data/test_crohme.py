@@ -82,3 +82,15 @@ def test_eval_on_crohme_reports_the_expression_rate(crohme_root: Path, capsys, m
     assert (info.value.code or 0) == 0 and report["count"] == 1
     assert {"exact_match", "within_1", "within_2"} <= set(report)
     assert "1 example(s) of '2014' left out (label failed to normalize)" in err
+
+
+def test_canonical_drops_bare_groups() -> None:
+    # a group around the whole label or a part, which changes nothing drawn
+    assert canonical("{ a + 1 }") == "a + 1"
+    assert canonical("{ \\cdots - { x + R } }") == "\\cdots - x + R"
+    assert canonical("\\left( { a + b } \\right)") == "\\left( a + b \\right)"
+    # arguments, and groups that carry a script, stay
+    assert canonical("{ a + b } ^ { 2 }") == "{ a + b } ^ { 2 }"
+    assert canonical("\\hat { a + b } + \\frac { a + 1 } { 2 }") == "\\hat { a + b } + \\frac { a + 1 } { 2 }"
+    assert canonical("\\begin { array } { l l } a \\end { array }") == "\\begin { array } { l l } a \\end { array }"
+    assert canonical("{ a") == "{ a"
