@@ -9,10 +9,11 @@ Splits: ``train``; ``2013`` (also ``validate``: the literature's validation set)
 Labels are LaTeX written by many hands (``\\lt``, ``\\mbox{a}``, ``\\limits``, spaces anywhere,
 braces around single tokens). `normalize_crohme` brings them to the token form the model writes:
 the im2latex normalization (`tokenizer.normalize`), then ``\\lt``/``\\gt`` as ``<``/``>``, a
-single letter in a text box as the letter, and braces that group without being an argument
-dropped (``{ x }``, and the whole label in ``{ a + 1 }``: they change nothing that is drawn). A label that does not normalize is skipped and counted in ``skipped`` (the
-CLI reports it), never dropped silently. Predictions are scored after the same canonical form
-(`canonical`), so that the exact match is the literature's expression rate.
+single letter in a text box as the letter, and braces that group without being an argument dropped
+(``{ x }``, and the whole label in ``{ a + 1 }``: they change nothing that is drawn). A label that
+does not normalize is skipped and counted in ``skipped`` (the CLI reports it), never dropped
+silently. Predictions are scored after the same canonical form (`canonical`), so that the exact
+match is the literature's expression rate.
 """
 
 from __future__ import annotations
