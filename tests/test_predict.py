@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from img2tex.errors import ImageError, ModelError
-from img2tex.predict import Img2Tex, default_model_dir, find_images
+from img2tex.predict import Img2Tex, default_model_dir, find_images, shipped_model_names
 
 
 def write_png(path, i=0):
@@ -110,6 +110,26 @@ def test_shipped_model_reads_the_examples():
     s = score([labels[n] for n in names], [preds[n].tokens for n in names])
     assert s["edit_accuracy"] >= 0.8, s
     assert s["exact_match"] >= 0.4, s
+
+
+def test_handwritten_model_reads_its_examples():
+    """The model in models/handwritten loads by name and reads the handwritten examples (drawn
+    from polyline strokes, as the page's pad records them) as CROHME is scored: after the
+    canonical form."""
+    from pathlib import Path
+
+    from img2tex.data.crohme import canonical
+    from img2tex.data.layout import open_split
+
+    if "handwritten" not in shipped_model_names():
+        pytest.skip("no handwritten model shipped")
+    examples = Path(__file__).resolve().parents[1] / "examples" / "handwritten"
+    source = open_split(examples, "test")
+    labels = {source.name(i): source.formula(i) for i in range(len(source))}
+    preds = {p.path.stem: p for p in Img2Tex("handwritten").predict_paths([examples])}
+    assert sorted(preds) == sorted(labels) and len(labels) >= 3
+    right = [n for n in labels if preds[n].ok and canonical(preds[n].tokens) == canonical(labels[n])]
+    assert len(right) >= len(labels) - 1, {n: preds[n].tokens for n in labels}
 
 
 def test_import_is_light():

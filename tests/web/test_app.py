@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import shutil
 import socket
 import threading
@@ -271,7 +272,7 @@ def _draw(browser, pad, strokes) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_drawing_pad_reads_a_handwritten_formula_in_a_real_browser(reader):
-    """Where a handwritten model is served, the page shows a drawing pad: write "x + 1" on it with
+    """Where a handwritten model is served, the page shows a drawing pad: write "a + b" on it with
     the mouse and the handwritten model's LaTeX appears; undo and clear work on the strokes."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -299,16 +300,20 @@ def test_drawing_pad_reads_a_handwritten_formula_in_a_real_browser(reader):
             assert ink() > 0
             browser.find_element(By.ID, "pad-undo").click()
             assert ink() == 0
-            x, plus, one = (  # "x + 1", about 60 px tall
-                [[(60, 60), (100, 120)], [(100, 60), (60, 120)]],
-                [[(140, 90), (190, 90)], [(165, 65), (165, 115)]],
-                [[(225, 70), (240, 58), (240, 122)]],
-            )
-            _draw(browser, pad, x + plus + one)
+
+            def arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float) -> list[tuple[int, int]]:
+                angles = [math.radians(a0 + (a1 - a0) * i / 16) for i in range(17)]
+                return [(round(cx + rx * math.cos(a)), round(cy + ry * math.sin(a))) for a in angles]
+
+            # "a + b", glyphs about 60 px tall (an x alone reads as X: a hand's x and X differ in size only)
+            a = [arc(61, 93, 21, 27, -30, 330) + [(82, 120)]]
+            plus = [[(107, 90), (155, 90)], [(131, 66), (131, 114)]]
+            b = [[(174, 36), (174, 120)], arc(192, 99, 18, 21, 180, 540)]
+            _draw(browser, pad, a + plus + b)
             browser.find_element(By.ID, "pad-read").click()
             WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "latex").get_attribute("value"))
             latex = browser.find_element(By.ID, "latex").get_attribute("value")
-            assert latex.replace(" ", "") == "x+1"
+            assert latex.replace(" ", "") == "a+b"
             errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
             assert not errors, errors
             browser.find_element(By.ID, "pad-clear").click()
