@@ -22,6 +22,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from img2tex.arrays import median, percentile, unique_inverse
 from img2tex.errors import ImageError
 
 # Images above this many pixels are refused before their pixels are decoded: a tiny PNG can
@@ -253,12 +254,12 @@ def _dark_background(a: np.ndarray) -> bool:
     is cropped so tightly that the border is mostly ink.
     """
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    b = float(np.median(border))
+    b = median(border)
     if b < 96:
         return True
     if b > 160:
         return False
-    return float(np.median(a)) < 128
+    return median(a) < 128
 
 
 def normalize_contrast(a: np.ndarray) -> np.ndarray:
@@ -267,8 +268,8 @@ def normalize_contrast(a: np.ndarray) -> np.ndarray:
     The background level is the 75th percentile (formula images are mostly background, even
     tightly cropped ones). A clean render (white background, black ink) is returned unchanged.
     """
-    bg = float(np.percentile(a, 75))
-    ink = float(np.percentile(a, 0.5)) if a.size > 400 else float(a.min())
+    bg = percentile(a, 75)
+    ink = percentile(a, 0.5) if a.size > 400 else float(a.min())
     ink = min(ink, float(a.min()) + 16.0)
     if bg - ink < MIN_CONTRAST:
         raise ImageError("image is blank (no ink darker than its background)")
@@ -300,7 +301,7 @@ def trim_page(a: np.ndarray) -> np.ndarray:
     if a.size < TRIM_PIXELS:
         return a
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    ink = a < int(np.median(border)) - MIN_CONTRAST
+    ink = a < int(median(border)) - MIN_CONTRAST
     rows = np.flatnonzero(ink.any(axis=1))
     if rows.size == 0:
         return a
@@ -355,7 +356,7 @@ def _component_boxes(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if np.array_equal(new, labels):
                 break
             labels = new
-    uniq, comp = np.unique(labels, return_inverse=True)
+    uniq, comp = unique_inverse(labels)
     k = uniq.size
     top = np.full(k, h, dtype=np.int64)
     bottom = np.full(k, -1, dtype=np.int64)
@@ -393,8 +394,8 @@ def estimate_text_height(a: np.ndarray) -> float:
     keep = (heights * 3 >= widths) & (heights * widths >= 3)
     hs = heights[keep].astype(np.float64)
     if hs.size == 0:
-        return float(np.median(heights)) * factor
-    first = float(np.median(hs))
+        return median(heights) * factor
+    first = median(hs)
     near = hs[(hs >= 0.5 * first) & (hs <= 2.0 * first)]
     if near.size:
         hs = near
@@ -410,7 +411,7 @@ def measure_text_height(arrays: Iterable[np.ndarray]) -> float:
     ests = [e for e in (estimate_text_height(crop_to_content(a)) for a in arrays) if e > 0]
     if not ests:
         raise ImageError("no ink found in any of the sample images")
-    return float(np.median(ests))
+    return median(ests)
 
 
 def _resize(a: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -358,3 +358,55 @@ def test_train_options_for_a_handwritten_model_are_checked(tmp_path, capsys, mon
     assert code == 2 and "--text-height must be a positive number" in err
     code, _, err = run(["predict", "x.png", "--model", "cursive"], capsys, monkeypatch)
     assert code == 1 and "model folder not found: cursive (shipped models: default" in err
+
+
+def test_plain_predict_runs_without_typer():
+    """`img2tex predict PATH` (paths only) answers without importing Typer: its start-up."""
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import sys; from img2tex.cli import main; sys.argv = ['img2tex', 'predict', 'examples/quadratic.png']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'typer' not in sys.modules, 'typer was imported'\n"
+        "assert 'numpy.ma' not in sys.modules, 'numpy.ma was imported'"
+    )
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "x = \\frac{-b \\pm \\sqrt{b^{2} - 4ac}}{2a}"
+
+
+def test_plain_predict_takes_the_commands_defaults():
+    """The Typer command and the Typer-free path share one body, with the same defaults."""
+    import inspect
+
+    from img2tex.cli.predict import predict
+    from img2tex.cli.read import read_images
+
+    command = inspect.signature(predict).parameters
+    body = inspect.signature(read_images).parameters
+    assert list(command) == list(body)
+    assert {k: p.default for k, p in command.items()} == {k: p.default for k, p in body.items()}
+
+
+def test_plain_predict_and_the_command_answer_alike(tmp_path, capsys, monkeypatch):
+    """Paths only (no Typer) and the same call through Typer (an option set to its default):
+    the same stdout, the same error line, the same exit code 3 for a batch with a bad image."""
+    import shutil
+    from pathlib import Path
+
+    from img2tex.cli import plain_predict
+    from img2tex.decoding.hypotheses import DecodeConfig
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "examples" / "quadratic.png", tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    plain = ["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    assert plain_predict(plain) and not plain_predict([*plain, "--beam", "2"])
+    fast = run(plain, capsys, monkeypatch)
+    typed = run([*plain, "--beam", str(DecodeConfig.beam)], capsys, monkeypatch)
+    assert fast == typed
+    code, out, err = fast
+    assert code == 3 and out.startswith(f"{tmp_path / 'a.png'}\tx = \\frac")
+    assert "b.png" in err and len(err.strip().splitlines()) == 1

@@ -6,15 +6,17 @@ Results go to stdout, messages and progress to stderr. Exit codes: 0 success, 1 
 `--help` and light commands start fast.
 
 One module per command (or group of commands), each registering on the one Typer `app` of
-`common`; importing them here, in this order, is what puts them in `--help`.
+`common`; importing them here, in this order, is what puts them in `--help`. The everyday
+`img2tex predict PATH...` (paths only) skips Typer altogether (`plain_predict`).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
-from img2tex.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, app, console, print_error
+from img2tex.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, console, print_error
 from img2tex.errors import Img2TexError
 
 __all__ = ["app", "main"]
@@ -45,11 +47,25 @@ def register(argv: list[str] | None = None) -> None:
         importlib.import_module(f"img2tex.cli.{module}")
 
 
+def plain_predict(args: list[str]) -> bool:
+    """Whether `args` is `predict` with paths only (no option, no '-'): the everyday
+    `img2tex predict one.png`, which `read_images` serves without importing Typer."""
+    return len(args) >= 2 and args[0] == "predict" and not any(a.startswith("-") for a in args[1:])
+
+
 def main() -> None:
     """Console-script entry point: one-line errors instead of tracebacks."""
     try:
-        register()
-        app()
+        args = sys.argv[1:]
+        if plain_predict(args):
+            from img2tex.cli.read import read_images
+
+            read_images(args[1:])
+        else:
+            register()
+            from img2tex.cli.common import app
+
+            app()
     except Img2TexError as exc:
         print_error(str(exc))
         sys.exit(EXIT_ERROR)
@@ -60,3 +76,13 @@ def main() -> None:
         where = f": {exc.filename}" if exc.filename else ""
         print_error((exc.strerror or str(exc)) + where)
         sys.exit(EXIT_ERROR)
+
+
+def __getattr__(name: str) -> Any:
+    """`img2tex.cli.app`, the Typer app with every command, made on first use."""
+    if name == "app":
+        register([])
+        from img2tex.cli.common import app
+
+        return app
+    raise AttributeError(name)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from img2tex import __version__
-from img2tex.progress import LazyConsole
+from img2tex.cli.output import (  # noqa: F401  (the commands import them from here)
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    console,
+    fail,
+    print_error,
+    writable_folder,
+)
 
-EXIT_ERROR = 1
-EXIT_PARTIAL = 3
-EXIT_INTERRUPTED = 130
 BEAM_HELP = "Beam width; 1 = greedy (fastest), 5 = a little more accurate."
 MODEL_HELP = "Model folder, or a shipped model's name: default (printed formulas) or handwritten [default: default]."
 ENGINE_HELP = (
@@ -36,7 +41,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-console = LazyConsole()  # rich is imported when something is printed
 
 
 def _version(value: bool) -> None:
@@ -68,27 +72,3 @@ def given(**options: Any) -> dict[str, Any]:
     """The options a user set: every option defaults to None ("not given"), so a config's own
     dataclass defaults stay the one source of defaults."""
     return {k: v for k, v in options.items() if v is not None}
-
-
-def writable_folder(folder: Path, option: str) -> None:
-    """Make `folder` (and its parents) or fail in one line before any work is done."""
-    import os
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"{option} {folder}: cannot create the folder ({exc.strerror or exc})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise fail(f"{option} {folder}: folder is not writable")
-
-
-def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    print_error(message)
-    return typer.Exit(code)
-
-
-def print_error(message: str) -> None:
-    """`error: MESSAGE` on stderr, in red where it is a terminal; MESSAGE printed as it is."""
-    from rich.markup import escape
-
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

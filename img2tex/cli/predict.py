@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from img2tex.cli.common import (
     BEAM_HELP,
-    EXIT_ERROR,
-    EXIT_PARTIAL,
     MODEL_HELP,
     DeviceOption,
     EngineOption,
     app,
-    console,
-    fail,
-    print_error,
-    writable_folder,
 )
 from img2tex.decoding.hypotheses import DecodeConfig
-from img2tex.errors import Img2TexError
 from img2tex.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 
 
@@ -120,97 +111,7 @@ def predict(
 
       img2tex predict scans/ --verify    (typeset the candidates, answer with the one that looks like the image)
     """
-    from img2tex.predict import FORMATS, Img2Tex
+    options = dict(locals())  # the parameters, as read_images names them
+    from img2tex.cli.read import read_images
 
-    if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if clipboard and images:
-        raise fail("--clipboard reads the image on the clipboard: give no image paths with it", 2)
-    paths: list[str] = []
-    for item in images or []:
-        if item == "-":
-            paths.extend(line.strip() for line in sys.stdin if line.strip())
-        else:
-            paths.append(item)
-    if not paths and not clipboard:
-        raise fail("no images given (paths, '-' for paths on stdin, or --clipboard)")
-    for p in paths:
-        if Path(p).is_dir() and not any(Path(p).rglob("*.*")):
-            raise fail(f"{p}: folder is empty")
-    for folder, option in ((out, "--out"), (attention, "--attention")):
-        if folder is not None:
-            writable_folder(folder, option)
-    if clipboard and (out is not None or attention is not None):
-        raise fail("--out and --attention name files after the images: not with --clipboard", 2)
-    if n_best is not None and (n_best < 1 or not as_json):
-        raise fail("--n-best K needs K >= 1 and --json (the candidates are JSON)", 2)
-    k = n_best or 1
-    reader = Img2Tex(model, device=device, beam=beam, batch_size=batch_size, scale=scale, engine=engine, verify=verify)
-    if clipboard:
-        from img2tex.clipboard import read_image
-
-        results = iter([_predict_clipboard(reader, read_image(), k)])
-    else:
-        results = reader.predict_paths(paths, out_dir=out, fmt=fmt, attention_dir=attention, n_best=k)
-    single = clipboard or (len(paths) == 1 and not Path(paths[0]).is_dir())
-    failed = done = 0
-    answers: list[str] = []
-    for res in results:
-        text = None
-        if res.ok:
-            try:
-                text = res.text(fmt)
-            except Img2TexError as exc:
-                res.error = f"{res.path or 'clipboard image'}: {exc}"
-        if not res.ok:
-            failed += 1
-            if as_json:
-                typer.echo(json.dumps({"path": str(res.path or "clipboard"), "error": res.error}))
-            print_error(res.error or "")
-            continue
-        done += 1
-        answers.append(text if single else f"{res.path}\t{text}")
-        if as_json:
-            record = {
-                "path": str(res.path or "clipboard"),
-                "latex": res.latex,
-                "tokens": res.tokens,
-                "mathml": _mathml_or_none(res),
-                "score": round(res.score or 0.0, 4),
-            }
-            if res.candidates is not None:
-                record["candidates"] = [
-                    {"latex": c.latex, "tokens": c.tokens, "score": round(c.score, 4)} for c in res.candidates
-                ]
-            typer.echo(json.dumps(record))
-        elif out is not None:
-            console.print(f"{res.path} -> {res.tex_path}", highlight=False)
-        else:
-            typer.echo(answers[-1])
-    if done == 0 and failed == 0:
-        raise fail("no images found (looked for .png, .jpg, .jpeg)")
-    if copy and answers:
-        from img2tex.clipboard import copy_text
-
-        copy_text("\n".join(answers))
-        console.print("copied to the clipboard", highlight=False)
-    if failed:
-        raise typer.Exit(EXIT_ERROR if done == 0 else EXIT_PARTIAL)
-
-
-def _predict_clipboard(reader: Any, data: bytes, n_best: int) -> Any:
-    """The clipboard image's Prediction, or one carrying its error (as a file's would)."""
-    from img2tex.predict import Prediction
-
-    try:
-        return reader.predict(data, n_best=n_best)
-    except Img2TexError as exc:
-        return Prediction(error=f"clipboard image: {exc}")
-
-
-def _mathml_or_none(res: Any) -> str | None:
-    """MathML for --json, or None where the LaTeX does not convert (the record stays whole)."""
-    try:
-        return res.mathml
-    except Img2TexError:
-        return None
+    read_images(**options)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from img2tex.arrays import unique
+
 if TYPE_CHECKING:
     from img2tex.decoding.hypotheses import DecodeConfig
     from img2tex.vocab import Vocab
@@ -136,7 +138,7 @@ class WellFormed:
             parts.append(np.array([self.eos], dtype=np.int64))
         if need > 0:  # an argument must come: nothing that closes, separates or scripts
             parts += self._ids_of("close", "right", "end", "script", "tab", "newline")
-        out = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        out = unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
         self._forbidden[key] = out
         return out
 
