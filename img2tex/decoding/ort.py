@@ -96,7 +96,7 @@ def _machine() -> str:
 
 
 def _options(ort: Any, threads: int, level: Any) -> Any:
-    """Session options: `threads` intra-op threads (0: ONNX Runtime's choice), errors only on
+    """`SessionOptions` with `threads` intra-op threads (0: ONNX Runtime's choice), errors only on
     stderr (it is for our messages), graph optimization `level`."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
