@@ -1,5 +1,5 @@
 """`img2tex predict`'s work, without Typer: `cli.predict` declares the command and its options
-and calls `read_images`; `img2tex PATH...` with no options calls it directly (`cli.main`),
+and calls `read_images`; `img2tex predict PATH...` with no options calls it directly (`cli.main`),
 which saves importing Typer, about a tenth of a one-image start-up. The defaults here are the
 command's (a test compares the two signatures)."""
 
