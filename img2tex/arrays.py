@@ -46,18 +46,12 @@ def percentile(a: np.ndarray, q: float) -> float:
 
 def unique(a: np.ndarray) -> np.ndarray:
     """`np.unique(a)`: the sorted distinct values of a flattened array."""
-    s = np.sort(np.asarray(a).ravel())
-    if s.size == 0:
-        return s
-    keep = np.empty(s.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
+    return unique_inverse(a)[0]
 
 
 def unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(a, return_inverse=True)` for a 1-D array: distinct values and, for each
-    element, the index of its value among them."""
+    """`np.unique(a, return_inverse=True)` for a flattened array: distinct values and, for
+    each element, the index of its value among them."""
     flat = np.asarray(a).ravel()
     order = np.argsort(flat, kind="stable")
     s = flat[order]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from img2tex.data.folders import Example, FolderSplit
 from img2tex.data.split import canonical_split
+from img2tex.decoding.filters import ARITY
 from img2tex.errors import DatasetError, FormulaError
 from img2tex.fileio import read_lines
 
@@ -78,8 +79,6 @@ def canonical(tokens: str) -> str:
 def _bare(prev: str | None) -> bool:
     """Whether a group after `prev` is no argument: not after ^ _, a closing brace or bracket
     (the next argument of \\frac, \\sqrt[n]), or a command that takes arguments."""
-    from img2tex.decoding.filters import ARITY
-
     return prev is None or not (prev in ("^", "_", "}", "]", "\\begin", "\\end") or prev in ARITY)
 
 
