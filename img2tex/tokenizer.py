@@ -111,6 +111,10 @@ _ARITY = {
     ),
     **dict.fromkeys(r"\frac \dfrac \tfrac \binom \stackrel \overset \underset".split(), 2),
 }
+#: Every command of the token form that takes arguments, and how many: the table above plus the
+#: accents, the wrapping commands and the text boxes, which take one. The well-formed filter
+#: (`decoding.filters`) and CROHME's normalization read it.
+ARITY: dict[str, int] = {**_ARITY, **dict.fromkeys(_ACCENTS | _WRAPPING | _TEXT_BOXES, 1)}
 _UNITS = frozenset("pt cm mm in em ex bp pc dd cc sp".split())
 _DROPPED = frozenset(r"\nonumber \notag".split())
 _PLAIN_MATRICES = {r"\matrix": ("", ""), r"\pmatrix": (r"\left(", r"\right)"), r"\cases": (r"\left\{", r"\right.")}

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import EXIT_PARTIAL, RESCALE_BY_LAYOUT, app, console, fail, given
+from img2tex.cli.common import EXIT_PARTIAL, EXIT_USAGE, RESCALE_BY_LAYOUT, app, console, fail, given
 from img2tex.formulas.corpus import CorpusConfig
 from img2tex.progress import progress_bar
 from img2tex.training.config import TrainConfig
@@ -118,7 +118,7 @@ def corpus(
     from img2tex.formulas.corpus import build_corpus
 
     if data_dir is None:
-        raise fail("corpus needs the shared data folder: pass --data-dir DIR or set IMG2TEX_DATA", 2)
+        raise fail("corpus needs the shared data folder: pass --data-dir DIR or set IMG2TEX_DATA", EXIT_USAGE)
     cfg = CorpusConfig(
         data_dir,
         **given(
@@ -190,7 +190,7 @@ def pack(
         raise fail(f"{data}: split {split!r} is empty")
     n_levels = DEFAULT_LEVELS if levels is None else levels
     if not 2 <= n_levels <= 256:
-        raise fail(f"--levels must be in 2..256, not {n_levels}", 2)
+        raise fail(f"--levels must be in 2..256, not {n_levels}", EXIT_USAGE)
     _, image_cfg, _ = load_config(resolve_model(model))
     scale = "auto" if rescale is None else (None if rescale else 1.0)
     processes = jobs if jobs else (os.cpu_count() or 1)

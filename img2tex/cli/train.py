@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import EXIT_INTERRUPTED, RESCALE_BY_LAYOUT, app, console, fail, given
+from img2tex.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, RESCALE_BY_LAYOUT, app, console, fail, given
 from img2tex.data.split import ConcatSplit, Split, needs_rescale
 from img2tex.errors import ModelError
 from img2tex.network.config import DEFAULT_PRESET
@@ -252,7 +252,7 @@ def train(
     from img2tex.vocab import Vocab
 
     if preset is not None and preset not in PRESETS:
-        raise fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
+        raise fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", EXIT_USAGE)
     # The network and vocabulary: set by a new run, kept by --resume, taken from the model by --init-from.
     network_options = {
         "--preset": preset,
@@ -267,11 +267,13 @@ def train(
     network_given = [name for name, value in network_options.items() if value is not None]
     if resume and (network_given or text_height is not None):
         given_names = network_given + (["--text-height"] if text_height is not None else [])
-        raise fail(f"{', '.join(given_names)}: a resumed run keeps its own network, vocabulary and image settings", 2)
+        raise fail(
+            f"{', '.join(given_names)}: a resumed run keeps its own network, vocabulary and image settings", EXIT_USAGE
+        )
     if text_height is not None and not text_height > 0:
-        raise fail(f"--text-height must be a positive number of pixels, not {text_height}", 2)
+        raise fail(f"--text-height must be a positive number of pixels, not {text_height}", EXIT_USAGE)
     if resume and init_from is not None:
-        raise fail("--init-from starts a new run; --resume continues one", 2)
+        raise fail("--init-from starts a new run; --resume continues one", EXIT_USAGE)
     changes = given(
         batch_size=batch_size,
         epochs=epochs,
@@ -342,7 +344,7 @@ def train(
                     model_cfg.residual = residual
                 model_cfg.validate()
             except ModelError as e:
-                raise fail(str(e), 2) from None
+                raise fail(str(e), EXIT_USAGE) from None
             from img2tex.images import ImageConfig
 
             image_cfg = ImageConfig(text_height=text_height) if text_height is not None else None

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from img2tex.data.folders import Example, FolderSplit
 from img2tex.data.split import canonical_split
-from img2tex.decoding.filters import ARITY
 from img2tex.errors import DatasetError, FormulaError
 from img2tex.fileio import read_lines
+from img2tex.tokenizer import ARITY
 
 #: Split name (after `canonical_split`) -> the year of the ground-truth file.
 SPLITS = {"train": "train", "2013": "2013", "validate": "2013", "2014": "2014", "test": "2014"}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from img2tex.arrays import unique
+from img2tex.tokenizer import ARITY
 
 if TYPE_CHECKING:
     from img2tex.decoding.hypotheses import DecodeConfig
@@ -29,18 +30,6 @@ if TYPE_CHECKING:
 
 NEG_INF = float("-inf")
 
-#: Commands of the token form and the arguments each takes (the normalizer's own table, plus
-#: accents and the wrapping commands, which take one).
-ARITY: dict[str, int] = {
-    **dict.fromkeys(
-        r"""\mathrm \mathbf \mathit \mathcal \mathsf \mathtt \mathbb \mathfrak \boldsymbol \bm \operatorname
-        \operatorname* \sqrt \textrm \textbf \textit \text \mbox \hbox \hspace \vspace \hphantom \vphantom
-        \overbrace \underbrace \overrightarrow \overleftarrow \widetilde \widehat \mathop \hat \bar \tilde
-        \vec \dot \ddot \check \breve \acute \grave \mathring \phantom \overline \underline""".split(),
-        1,
-    ),
-    **dict.fromkeys(r"\frac \dfrac \tfrac \binom \stackrel \overset \underset".split(), 2),
-}
 #: Environments whose `\begin` is followed by an argument (the column spec).
 ENV_ARGS = {"array": 1, "subarray": 1, "tabular": 1}
 #: Column types in an array's spec (`|`, `@{...}` and widths are not columns).
