@@ -11,17 +11,21 @@ shares. Each is stretched to full contrast, cut to its ink, brought to one heigh
 (`SIGNATURE_HEIGHT`) with its width in proportion, blurred, and divided by its mean ink (so
 stroke weight cancels out); the candidate's signature is stretched to the input's width and the
 two are compared by mean absolute difference, plus a penalty for a different aspect ratio.
+Glyph shapes are what normalization cannot remove, so the model's answer is typeset in several
+fonts (`VerifyConfig.fonts`: Computer Modern, Times, Palatino) and every candidate is compared in
+the font that draws the answer closest to the input: the input's look, as far as our fonts tell.
 The answer chosen maximizes the model's length-normalized log-probability minus `weight` times
 how much farther its picture is from the input than the closest candidate's, relative to that
 closest distance (`choose`). The weights were tuned on fresh synthetic formulas drawn in three
 looks, never on test or held-out validation formulas (`benchmarks/verified_decoding.py`).
 
-Renders are cached per candidate (the same token string is typeset once per `Verifier`).
+Renders are cached per candidate and font (a token string is typeset once per font per `Verifier`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import tempfile
 from collections.abc import Sequence
@@ -54,6 +58,10 @@ class VerifyConfig:
     margin: float = 0.0
     #: Blur of the signatures (Gaussian sigma, in signature pixels).
     blur: float = 1.0
+    #: Fonts the model's answer is typeset in to find the input's look; the other candidates are
+    #: typeset in the one that comes closest. The renderer's own font (Computer Modern) comes
+    #: first; fonts this machine lacks are skipped.
+    fonts: tuple[str, ...] = ("cm", "times", "palatino")
 
 
 def signature(a: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -133,25 +141,30 @@ class Verifier:
     """Typesets candidates (cached) and picks among them by picture (see the module docstring)."""
 
     def __init__(self, cfg: VerifyConfig | None = None, render_cfg: object | None = None) -> None:
-        from img2tex.rendering.renderer import RenderConfig, check_tools
+        from img2tex.rendering.renderer import RenderConfig, check_tools, font_available
 
         self.cfg = cfg or VerifyConfig()
         self.render_cfg = render_cfg or RenderConfig(batch_size=200)
-        check_tools(self.render_cfg.font, self.render_cfg.rasterizer)  # type: ignore[attr-defined]
-        self._signatures: dict[str, tuple[np.ndarray, float] | None] = {}
+        base = self.render_cfg.font  # type: ignore[attr-defined]
+        check_tools(base, self.render_cfg.rasterizer)  # type: ignore[attr-defined]
+        # The renderer's own font first; the others where this machine has them.
+        others = [f for f in self.cfg.fonts if f != base and font_available(f, self.render_cfg.rasterizer)]  # type: ignore[attr-defined]
+        self.fonts: tuple[str, ...] = (base, *others)
+        self._signatures: dict[tuple[str, str], tuple[np.ndarray, float] | None] = {}
 
-    def _render(self, token_strings: Sequence[str]) -> None:
-        """Typeset the token strings not yet cached; a failure caches None."""
+    def _render(self, font: str, token_strings: Sequence[str]) -> None:
+        """Typeset the token strings not yet cached in `font`; a failure caches None."""
         from img2tex.rendering.renderer import render_formulas
         from img2tex.tokenizer import to_latex
 
-        todo = sorted({t for t in token_strings if t not in self._signatures})
+        todo = sorted({t for t in token_strings if t and (font, t) not in self._signatures})
         if not todo:
             return
         names = [f"c{i:06d}" for i in range(len(todo))]
+        cfg = dataclasses.replace(self.render_cfg, font=font)  # type: ignore[type-var]
         with tempfile.TemporaryDirectory(prefix="img2tex-verify-") as tmp:
             with contextlib.suppress(RenderError):  # what did not render is cached as None below
-                render_formulas([to_latex(t) for t in todo], tmp, self.render_cfg, names=names)  # type: ignore[arg-type]
+                render_formulas([to_latex(t) for t in todo], tmp, cfg, names=names)  # type: ignore[arg-type]
             images = Path(tmp) / "images_processed"
             for name, tokens in zip(names, todo):
                 path = images / f"{name}.png"
@@ -161,33 +174,71 @@ class Verifier:
                         sig = signature(np.asarray(Image.open(path).convert("L")))
                     except (OSError, ImageError):
                         sig = None
-                self._signatures[tokens] = sig
+                self._signatures[(font, tokens)] = sig
+
+    def candidate(self, tokens: str, font: str | None = None) -> tuple[np.ndarray, float] | None:
+        """The signature of a candidate's picture typeset in `font` (default: the renderer's);
+        None: it does not typeset."""
+        font = font or self.fonts[0]
+        if not tokens:
+            return None
+        self._render(font, [tokens])
+        return self._signatures.get((font, tokens))
+
+    def _font_for(self, sig: tuple[np.ndarray, float] | None, top: str) -> str:
+        """The font whose picture of the model's answer comes closest to the input (its look, as
+        far as our fonts tell); the renderer's own when none typesets it."""
+        best, best_d = self.fonts[0], math.inf
+        if sig is None or not top:
+            return best
+        for font in self.fonts:
+            c = self._signatures.get((font, top))
+            if c is not None and (d := distance(sig, c, self.cfg)) < best_d:
+                best, best_d = font, d
+        return best
+
+    def font_of(self, image: np.ndarray, answer: str) -> str:
+        """The font (of `self.fonts`) whose picture of `answer` comes closest to `image`."""
+        for font in self.fonts:
+            self._render(font, [answer])
+        return self._font_for(signature(image), answer)
 
     def pick(self, images: Sequence[np.ndarray], candidates: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
         """For each input image (grey, ink dark) and its candidates ((token form, score), best
-        first), the index of the candidate to answer with."""
-        self._render([t for cands in candidates for t, _ in cands if t])  # all at once: one LaTeX run
+        first), the index of the candidate to answer with.
+
+        Each image's first candidate is typeset in every font, the rest only in the font that
+        drew the first one closest to the input: one LaTeX run per font for the whole batch."""
+        sigs = [signature(im) if len(c) > 1 else None for im, c in zip(images, candidates)]
+        tops = [c[0][0] if c else "" for c in candidates]
+        for font in self.fonts:
+            self._render(font, [t for t, s in zip(tops, sigs) if s is not None])
+        fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
+        for font in self.fonts:
+            self._render(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
         out = []
-        for image, cands in zip(images, candidates):
-            if len(cands) < 2:
+        for sig, font, cands in zip(sigs, fonts, candidates):
+            if sig is None:
                 out.append(0)
                 continue
-            dists = self.distances(image, [t for t, _ in cands])
+            dists = self._distances(sig, [t for t, _ in cands], font)
             out.append(choose(dists, [s for _, s in cands], self.cfg))
         return out
 
-    def candidate(self, tokens: str) -> tuple[np.ndarray, float] | None:
-        """The signature of a candidate's typeset picture (None: it does not typeset)."""
-        if not tokens:
-            return None
-        self._render([tokens])
-        return self._signatures.get(tokens)
-
-    def distances(self, image: np.ndarray, token_strings: Sequence[str]) -> list[float | None]:
-        """Each candidate's picture distance to `image` (None: it does not typeset)."""
-        self._render([t for t in token_strings if t])
+    def distances(self, image: np.ndarray, token_strings: Sequence[str], font: str | None = None) -> list[float | None]:
+        """Each candidate's picture distance to `image` (None: it does not typeset), in `font`
+        (default: the one `pick` would choose, from the first candidate)."""
         sig = signature(image)
         if sig is None:
             return [None] * len(token_strings)
-        cands = [self.candidate(t) for t in token_strings]
+        if font is None:
+            top = token_strings[0] if token_strings else ""
+            for f in self.fonts:
+                self._render(f, [top])
+            font = self._font_for(sig, top)
+        self._render(font, token_strings)
+        return self._distances(sig, token_strings, font)
+
+    def _distances(self, sig: tuple[np.ndarray, float], token_strings: Sequence[str], font: str) -> list[float | None]:
+        cands = [self.candidate(t, font) for t in token_strings]
         return [None if c is None else distance(sig, c, self.cfg) for c in cands]

@@ -61,6 +61,20 @@ def test_the_verifier_picks_the_candidate_that_looks_like_the_image(needs_latex)
     assert dists[2] is None  # does not typeset
 
 
+@pytest.mark.parametrize("font", ["times", "palatino"])
+def test_the_verifier_finds_the_inputs_font(needs_latex, tmp_path, font) -> None:  # type: ignore[no-untyped-def]
+    from img2tex.rendering.renderer import RenderConfig, font_available, render_formulas
+
+    if not font_available(font):
+        pytest.skip(f"{font} is not installed")
+    tokens = "\\alpha + \\beta = \\frac { x } { y ^ { 2 } }"
+    render_formulas([tokens], tmp_path, RenderConfig(font=font, rasterizer="gs"), names=["img"])
+    grey = _grey(tmp_path / "images_processed" / "img.png")
+    verifier = Verifier()
+    assert verifier.fonts[0] == "cm" and font in verifier.fonts
+    assert verifier.font_of(grey, tokens) == font
+
+
 def test_predict_verify_reads_the_examples(needs_latex) -> None:
     from img2tex.predict import Img2Tex
 
