@@ -41,6 +41,17 @@ def test_choose_weighs_the_model_against_the_picture() -> None:
     assert choose([0.30, 0.28, 0.29], scores, VerifyConfig(weight=10.0, margin=0.1)) == 0  # weak evidence
 
 
+def test_a_sure_answer_is_kept_without_typesetting(needs_latex) -> None:
+    cands = [("x _ { 2 }", -0.1), ("x ^ { 2 }", -0.9)]
+    grey = np.full((30, 60), 255, np.uint8)
+    grey[10:20, 10:50] = 0
+    assert choose([0.9, 0.1], [s for _, s in cands], VerifyConfig(weight=1.0, sure=0.5)) == 0
+    assert choose([0.9, 0.1], [s for _, s in cands], VerifyConfig(weight=1.0, sure=1.0)) == 1
+    verifier = Verifier(VerifyConfig(sure=0.5))
+    assert verifier.pick([grey], [cands]) == [0]
+    assert not verifier._signatures  # nothing was typeset
+
+
 def test_the_verifier_picks_the_candidate_that_looks_like_the_image(needs_latex) -> None:
     from img2tex.rendering.renderer import RenderConfig, render_formulas
 
