@@ -84,7 +84,10 @@ def train(
         ),
     ] = None,
     epochs: Annotated[
-        Optional[int], typer.Option(help=f"Passes over the training data [default: {TrainConfig.epochs}].")
+        Optional[int],
+        typer.Option(
+            help=f"Passes over the training data [default: {TrainConfig.epochs}; with a budget, as many as it takes]."
+        ),
     ] = None,
     batch_size: Annotated[
         Optional[int], typer.Option(help=f"Images per step [default: {TrainConfig.batch_size}].")
@@ -104,7 +107,8 @@ def train(
         Optional[float],
         typer.Option(
             help="Train for this many minutes in all: the learning-rate schedule runs over training time "
-            "instead of --epochs, and the run ends when the time is spent (validation not counted)."
+            "instead of --epochs, and the run ends when the time is spent (validation not counted). A resumed run "
+            "may lengthen or shorten its budget."
         ),
     ] = None,
     step_budget: Annotated[
@@ -112,7 +116,7 @@ def train(
         typer.Option(
             help="Train for this many steps in all: the learning-rate schedule runs over them instead of "
             "--epochs, and the run ends there. Deterministic, unlike --time-budget: a GPU can replay the "
-            "steps a CPU makes in an hour."
+            "steps a CPU makes in an hour. A resumed run may lengthen or shorten its budget."
         ),
     ] = None,
     val_size: Annotated[
@@ -296,6 +300,8 @@ def train(
         num_workers=workers,
         export=export,
     )
+    if not resume and epochs is None and (time_budget is not None or step_budget is not None):
+        changes["epochs"] = None  # the budget ends the run, not the default epoch count
     if rescale is not None:  # None is a value here (estimate every image), so not through given()
         changes["scale"] = None if rescale else 1.0
     parts = [open_split(d, split, normalize=normalize) for d in data]
@@ -314,7 +320,8 @@ def train(
         if init_from is not None:
             if network_given:
                 raise fail(
-                    f"{', '.join(network_given)}: --init-from takes the network and vocabulary from the model", 2
+                    f"{', '.join(network_given)}: --init-from takes the network and vocabulary from the model",
+                    EXIT_USAGE,
                 )
             image_cfg = None
             if text_height is not None:

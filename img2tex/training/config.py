@@ -20,7 +20,9 @@ class TrainConfig:
     #: and reached validation BLEU-4 77.2 against 75.0 (docs/experiments.md). On a
     #: GPU pass a larger one (the recipe's GPU parts use 128).
     batch_size: int = 16
-    epochs: int = 15
+    #: Passes over the training data. None: no cap, for a run that a time or step budget ends
+    #: (the command line's default when a budget is given without --epochs).
+    epochs: int | None = 15
     lr: float = 1e-3
     min_lr: float = 1e-5  # cosine floor
     warmup_steps: int = 500
@@ -49,12 +51,12 @@ class TrainConfig:
     #: without it runs on (like max_steps, it limits one invocation, not the run).
     max_minutes: float | None = None
     #: Train for this many minutes in all (validation excluded): the cosine schedule runs over
-    #: training time instead of `epochs` (which then only caps the run), and the run ends when
+    #: training time instead of `epochs` (which, if set, then only caps the run), and the run ends when
     #: the time is spent. For comparing configurations at equal cost; resumes are not bit-exact
     #: (time is not deterministic).
     time_budget: float | None = None
     #: Train for this many steps in all: the cosine schedule runs over them instead of `epochs`
-    #: (which then only caps the run), and the run ends there. Like time_budget it compares
+    #: (which, if set, then only caps the run), and the run ends there. Like time_budget it compares
     #: configurations at a fixed cost, but it is deterministic: a run resumes exactly, and a fast
     #: machine can stand in for a slow one (the steps a 2-core CPU makes in an hour, trained on a
     #: GPU, follow the CPU run's schedule and data).
@@ -105,6 +107,8 @@ class TrainConfig:
             raise ModelError(f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
         if self.step_budget is not None and self.time_budget is not None:
             raise ModelError("choose a time budget or a step budget, not both")
+        if self.epochs is None and self.time_budget is None and self.step_budget is None:
+            raise ModelError("a run without an epoch count needs a time or step budget to end it")
         if self.step_budget is not None and self.step_budget < 1:
             raise ModelError(f"step budget must be at least 1, not {self.step_budget}")
 
@@ -131,5 +135,9 @@ RESUME_CHANGEABLE = frozenset(
         "mrt_weight",
         "mrt_beam",
         "mrt_alpha",
+        # a budget may be lengthened or shortened, as epochs may (the schedule then runs over
+        # the new total from where the run is); a run without one cannot gain one
+        "time_budget",
+        "step_budget",
     }
 )

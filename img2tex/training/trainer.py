@@ -137,7 +137,7 @@ class Run:
         """Where the cosine schedule ends (a time budget ends it by time instead)."""
         if self.cfg.step_budget is not None:
             return self.cfg.step_budget
-        return len(self.sampler) * self.cfg.epochs
+        return len(self.sampler) * (self.cfg.epochs or 1)  # epochs None: a time budget ends the schedule
 
 
 def _build(
@@ -275,6 +275,9 @@ def setup_resume(
                 f"a resumed run keeps its {key} ({getattr(cfg, key)!r}); only "
                 f"{', '.join(sorted(RESUME_CHANGEABLE))} can change"
             )
+    for key in ("time_budget", "step_budget"):
+        if (changes or {}).get(key) is not None and getattr(cfg, key) is None:
+            raise ModelError(f"a resumed run keeps its schedule: it has no {key} to change")
     cfg = dataclasses.replace(cfg, **(changes or {}))
     model_cfg, image_cfg, _ = load_config(last)
     run = _build(Path(run_dir), train_split, val_split, cfg, model_cfg, image_cfg, Vocab.load(last / "vocab.json"))
@@ -420,7 +423,7 @@ def train_one_epoch(run: Run, bar: TrainingBar) -> str:
         what = "augmented" if run.cfg.augment != "none" else "scale-jittered"
         bar.print(f"epoch {p.epoch + 1}: preparing its {what} images (1-10 ms each)")
     run.train_ds.set_epoch(p.epoch)  # before the loader forks its workers, so that they share them
-    bar.start_epoch(f"{p.epoch + 1}/{cfg.epochs}", p.position)
+    bar.start_epoch(f"{p.epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs is not None else ""), p.position)
     window = _Window()
     model.train()
     budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
@@ -620,7 +623,7 @@ def fit(run: Run, progress: bool = True) -> dict[str, Any]:
     run.started_seconds = run.progress.train_seconds
     try:
         with _StopOnSignal(), training_bar(len(run.sampler), enabled=progress and run.dist.is_main) as bar:
-            while run.progress.epoch < run.cfg.epochs:
+            while run.cfg.epochs is None or run.progress.epoch < run.cfg.epochs:
                 reason = train_one_epoch(run, bar)
                 if reason == "epoch":
                     entry = end_epoch(run)

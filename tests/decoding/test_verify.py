@@ -3,6 +3,7 @@ the choice between the model and the picture evidence, and the reader and comman
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,17 @@ def test_signature_ignores_scale_and_stroke_weight_but_not_the_formula() -> None
 def test_choose_weighs_the_model_against_the_picture() -> None:
     scores = [-0.1, -0.3, -0.5]
     # relative excess over the closest (0.1): 8, 1, 0
-    assert choose([0.9, 0.2, 0.1], scores, VerifyConfig(weight=1.0)) == 2  # -8.1, -1.3, -0.5
-    assert choose([0.9, 0.2, 0.1], scores, VerifyConfig(weight=0.01)) == 0  # weak weight: the model wins
+    assert choose([0.9, 0.2, 0.1], scores, VerifyConfig(weight=1.0, sure=math.inf)) == 2  # -8.1, -1.3, -0.5
+    assert choose([0.9, 0.2, 0.1], scores, VerifyConfig(weight=0.01, sure=math.inf)) == 0  # weak weight: the model wins
     # in a foreign look every distance is large: only the relative differences count
-    assert choose([9.9, 9.2, 9.1], scores, VerifyConfig(weight=1.0)) == 0
-    assert choose([None, 0.5, None], scores, VerifyConfig(weight=0.1)) == 1  # the top one does not typeset
-    assert choose([None, None], scores[:2], VerifyConfig()) == 0
-    assert choose([0.30, 0.28, 0.29], scores, VerifyConfig(weight=10.0, margin=0.1)) == 0  # weak evidence
+    assert choose([9.9, 9.2, 9.1], scores, VerifyConfig(weight=1.0, sure=math.inf)) == 0
+    assert (
+        choose([None, 0.5, None], scores, VerifyConfig(weight=0.1, sure=math.inf)) == 1
+    )  # the top one does not typeset
+    assert choose([None, None], scores[:2], VerifyConfig(sure=math.inf)) == 0
+    assert (
+        choose([0.30, 0.28, 0.29], scores, VerifyConfig(weight=10.0, margin=0.1, sure=math.inf)) == 0
+    )  # weak evidence
 
 
 def test_a_sure_answer_is_kept_without_typesetting(needs_latex) -> None:
@@ -64,7 +69,7 @@ def test_the_verifier_picks_the_candidate_that_looks_like_the_image(needs_latex)
 
         shutil.rmtree(out / "_verify_tmp", ignore_errors=True)
     assert image.ok == 1
-    verifier = Verifier(VerifyConfig(weight=2.0))
+    verifier = Verifier(VerifyConfig(weight=2.0, sure=math.inf))
     cands = [("x _ { 2 } + y", -0.1), ("x ^ { 2 } + y", -0.2), ("\\frac { x } {", -0.3)]
     assert verifier.pick([grey], [cands]) == [1]
     dists = verifier.distances(grey, [t for t, _ in cands])

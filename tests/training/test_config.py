@@ -26,6 +26,12 @@ def test_step_budget_is_positive_and_not_with_a_time_budget() -> None:
         TrainConfig(step_budget=0)
 
 
+def test_no_epoch_count_needs_a_budget() -> None:
+    with pytest.raises(ModelError, match="budget"):
+        TrainConfig(epochs=None)
+    assert TrainConfig(epochs=None, step_budget=10).epochs is None
+
+
 def test_from_dict_ignores_unknown_keys() -> None:
     cfg = TrainConfig.from_dict({"batch_size": 8, "lr": 0.5, "from_a_newer_version": True})
     assert cfg == TrainConfig(batch_size=8, lr=0.5)

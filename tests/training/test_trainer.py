@@ -337,6 +337,23 @@ def test_step_budget_ends_the_run_and_resumes_exactly(tmp_path, fake_split):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
 
 
+def test_a_budget_without_epochs_runs_to_its_end_and_a_resume_may_change_it(tmp_path, fake_split):
+    """With a budget and no epoch count the run goes on past any number of epochs until the
+    budget is spent; a resume may shorten (or lengthen) the budget, not add one to a run."""
+    from img2tex.errors import ModelError
+
+    src = fake_split(8)  # 2 steps an epoch
+    common = dict(export=False, batch_size=4, epochs=None, warmup_steps=1, log_every=1, val_size=4, device="cpu")
+    s = train(src, None, tmp_path / "a", TrainConfig(step_budget=20, max_steps=6, **common), tiny_cfg(), progress=False)
+    assert s["status"] == "stopped" and s["step"] == 6
+    s = resume(src, None, tmp_path / "a", changes={"step_budget": 11}, progress=False)
+    assert s["status"] == "done" and s["step"] == 11 and s["epoch"] >= 5
+    cfg = dict(common, epochs=2)
+    train(src, None, tmp_path / "b", TrainConfig(max_steps=1, **cfg), tiny_cfg(), progress=False)
+    with pytest.raises(ModelError, match="no step_budget"):
+        resume(src, None, tmp_path / "b", changes={"step_budget": 5}, progress=False)
+
+
 def test_init_from_starts_where_the_model_left_off(tmp_path, fake_split):
     """A run started from a model folder continues from its weights (its first loss is the
     model's, far below a fresh network's) with the model's network and vocabulary."""
