@@ -18,6 +18,7 @@ from img2tex.errors import ImageError, Img2TexError, ModelError
 from img2tex.tokenizer import to_readable
 
 if TYPE_CHECKING:
+    from img2tex.decoding.verify import VerifyConfig
     from img2tex.images import ImageSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -155,7 +156,7 @@ class Img2Tex:
     Runtime on the CPU when the folder holds an export, torch otherwise). The config and
     vocabulary are checked at once; the engine is loaded on first use. `verify`: answer with
     the candidate of the n best whose typeset picture matches the image (`decoding.verify`;
-    needs LaTeX, checked at once).
+    needs LaTeX, checked at once); a `VerifyConfig` instead of True sets how.
     """
 
     def __init__(
@@ -167,7 +168,7 @@ class Img2Tex:
         batch_size: int = BATCH_SIZE,
         scale: float | None = None,
         engine: str = "auto",
-        verify: bool = False,
+        verify: bool | VerifyConfig = False,
     ) -> None:
         from img2tex.decoding.engine import pick_engine
         from img2tex.network.folder import load_config, load_vocab
@@ -186,7 +187,7 @@ class Img2Tex:
         if verify:  # LaTeX missing: one clear error now, not at the first image
             from img2tex.decoding.verify import Verifier
 
-            self.verifier = Verifier()
+            self.verifier = Verifier(None if verify is True else verify)
 
     def load(self) -> None:
         """Load the engine (no-op once loaded)."""

@@ -67,6 +67,9 @@ class VerifyConfig:
     #: typeset in the one that comes closest. The renderer's own font (Computer Modern) comes
     #: first; fonts this machine lacks are skipped.
     fonts: tuple[str, ...] = ("cm", "times", "palatino")
+    #: Typeset every candidate in every font and take its smallest distance over them, instead of
+    #: comparing in the font of the model's answer (about twice the renders).
+    every_font: bool = False
 
 
 def signature(a: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -225,15 +228,25 @@ class Verifier:
         tops = [c[0][0] if c else "" for c in candidates]
         for font in self.fonts:
             self._render(font, [t for t, s in zip(tops, sigs) if s is not None])
-        fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
-        for font in self.fonts:
-            self._render(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
+        if self.cfg.every_font:
+            for font in self.fonts:
+                self._render(font, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
+            fonts = [None] * len(sigs)
+        else:
+            fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
+            for font in self.fonts:
+                self._render(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
         out = []
         for sig, font, cands in zip(sigs, fonts, candidates):
             if sig is None:
                 out.append(0)
                 continue
-            dists = self._distances(sig, [t for t, _ in cands], font)
+            tokens = [t for t, _ in cands]
+            if font is None:  # every font: each candidate's smallest distance over them
+                per_font = [self._distances(sig, tokens, f) for f in self.fonts]
+                dists = [min((d for d in ds if d is not None), default=None) for ds in zip(*per_font)]
+            else:
+                dists = self._distances(sig, tokens, font)
             out.append(choose(dists, [s for _, s in cands], self.cfg))
         return out
 

@@ -75,6 +75,9 @@ def test_the_verifier_picks_the_candidate_that_looks_like_the_image(needs_latex)
     dists = verifier.distances(grey, [t for t, _ in cands])
     assert dists[1] is not None and dists[0] is not None and dists[1] < dists[0]
     assert dists[2] is None  # does not typeset
+    every = Verifier(VerifyConfig(weight=2.0, sure=math.inf, every_font=True))
+    assert every.pick([grey], [cands]) == [1]
+    assert {f for f, _ in every._signatures} == set(every.fonts)  # each candidate in each font
 
 
 @pytest.mark.parametrize("font", ["times", "palatino"])
