@@ -214,9 +214,13 @@ class Verifier:
 
     def font_of(self, image: np.ndarray, answer: str) -> str:
         """The font (of `self.fonts`) whose picture of `answer` comes closest to `image`."""
+        return self._nearest_font(signature(image), answer)
+
+    def _nearest_font(self, sig: tuple[np.ndarray, float] | None, answer: str) -> str:
+        """`font_of` for an input's signature: `answer` typeset in every font, the closest kept."""
         for font in self.fonts:
             self._render(font, [answer])
-        return self._font_for(signature(image), answer)
+        return self._font_for(sig, answer)
 
     def pick(self, images: Sequence[np.ndarray], candidates: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
         """For each input image (grey, ink dark) and its candidates ((token form, score), best
@@ -257,10 +261,7 @@ class Verifier:
         if sig is None:
             return [None] * len(token_strings)
         if font is None:
-            top = token_strings[0] if token_strings else ""
-            for f in self.fonts:
-                self._render(f, [top])
-            font = self._font_for(sig, top)
+            font = self._nearest_font(sig, token_strings[0] if token_strings else "")
         self._render(font, token_strings)
         return self._distances(sig, token_strings, font)
 
