@@ -16,8 +16,9 @@ fonts (`VerifyConfig.fonts`: Computer Modern, Times, Palatino) and every candida
 the font that draws the answer closest to the input: the input's look, as far as our fonts tell.
 The answer chosen maximizes the model's length-normalized log-probability minus `weight` times
 how much farther its picture is from the input than the closest candidate's, relative to that
-closest distance (`choose`). The weights were tuned on fresh synthetic formulas drawn in three
-looks, never on test or held-out validation formulas (`benchmarks/verified_decoding.py`).
+closest distance (`choose`); an answer the model is sure of (`VerifyConfig.sure`) is kept
+without typesetting. The weights were tuned on fresh synthetic formulas drawn in seven looks,
+never on test or held-out validation formulas (`benchmarks/verified_decoding.py`).
 
 Renders are cached per candidate and font (a token string is typeset once per font per `Verifier`).
 """
@@ -226,17 +227,19 @@ class Verifier:
         """For each input image (grey, ink dark) and its candidates ((token form, score), best
         first), the index of the candidate to answer with.
 
-        Each image's first candidate is typeset in every font, the rest only in the font that
-        drew the first one closest to the input: one LaTeX run per font for the whole batch."""
+        Sure answers (`is_sure`) are kept unseen. Otherwise each image's first candidate is
+        typeset in every font and the rest only in the font that drew the first one closest to
+        the input (with `every_font`, every candidate in every font): at most two LaTeX runs per
+        font for the whole batch."""
         sigs = [None if is_sure([s for _, s in c], self.cfg) else signature(im) for im, c in zip(images, candidates)]
-        tops = [c[0][0] if c else "" for c in candidates]
-        for font in self.fonts:
-            self._render(font, [t for t, s in zip(tops, sigs) if s is not None])
         if self.cfg.every_font:
             for font in self.fonts:
                 self._render(font, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
-            fonts = [None] * len(sigs)
+            fonts: list[str | None] = [None] * len(sigs)
         else:
+            tops = [c[0][0] if c else "" for c in candidates]
+            for font in self.fonts:
+                self._render(font, [t for t, s in zip(tops, sigs) if s is not None])
             fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
             for font in self.fonts:
                 self._render(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
