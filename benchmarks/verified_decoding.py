@@ -84,7 +84,7 @@ def collect(tag: str, formulas: list[str], look: str, work: Path, k: int) -> lis
     preds = reader.predict(images, n_best=k)
     kept = [(path, pred) for path, pred in zip(images, preds) if pred.ok and pred.candidates is not None]
     for font in verifier.fonts:  # one LaTeX run per font
-        verifier._render(font, [c.tokens for _, pred in kept for c in pred.candidates])
+        verifier.typeset(font, [c.tokens for _, pred in kept for c in pred.candidates])
     for path, pred in kept:
         cands = [(c.tokens, c.score) for c in pred.candidates]
         grey = reader.prepare(path)  # the picture `predict --verify` compares: the model's input

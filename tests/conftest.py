@@ -18,6 +18,7 @@ from img2tex.images import ImageConfig
 from img2tex.network.checkpoint import save_model
 from img2tex.network.config import ModelConfig
 from img2tex.network.model import Img2TexModel
+from img2tex.rendering.glyphs import Glyph, GlyphBank
 from img2tex.vocab import build_vocab
 
 SHARED_IM2LATEX = Path("/work/shared/data/im2latex-100k")
@@ -152,3 +153,31 @@ def _graph_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["IMG2TEX_CACHE"] = str(tmp_path_factory.mktemp("graph_cache"))
+
+
+def _bar_glyph(token: str, top: float, bottom: float, width: float, writer: str = "w") -> Glyph:
+    h, w = max(2, round((top - bottom) * 20)), max(2, round(width * 20))
+    ink = np.zeros((h, w), np.uint8)
+    ink[:, w // 2 - 1 : w // 2 + 1] = 255  # a vertical bar
+    return Glyph(token, writer, ink, top, bottom, width)  # sized and placed as `glyph_bank` says
+
+
+@pytest.fixture
+def glyph_bank() -> GlyphBank:
+    """A glyph bank of two writers ("a", "b") whose glyphs are vertical bars sized and placed as
+    digits, letters, operators, brackets and a sum sit on a line."""
+    shapes = {
+        **dict.fromkeys("0123456789bdfhklt", (1.0, 0.0, 0.6)),
+        **dict.fromkeys("acemnorsuvwxz", (0.6, 0.0, 0.6)),
+        **dict.fromkeys("gjpqy", (0.6, -0.4, 0.6)),
+        "i": (0.9, 0.0, 0.2),
+        "+": (0.7, 0.1, 0.6),
+        "-": (0.45, 0.35, 0.6),
+        "=": (0.55, 0.2, 0.6),
+        "(": (1.1, -0.2, 0.3),
+        ")": (1.1, -0.2, 0.3),
+        "\\sum": (1.2, -0.2, 0.9),
+        "\\rightarrow": (0.5, 0.2, 0.8),
+        ".": (0.1, 0.0, 0.1),
+    }
+    return GlyphBank([_bar_glyph(t, *s, writer=w) for t, s in shapes.items() for w in ("a", "b")])

@@ -261,6 +261,29 @@ def test_render_look_options_and_their_errors(tmp_path, capsys, monkeypatch, nee
         assert code == 1 and message in err and "Traceback" not in err and err.count("\n") == 1, err
 
 
+def test_render_handwritten_draws_what_the_glyphs_allow_and_refuses_tex_options(
+    tmp_path, capsys, monkeypatch, glyph_bank
+):
+    glyph_bank.save(tmp_path / "bank.npz")
+    formulas = tmp_path / "f.lst"
+    formulas.write_text("x^{2}+1\n\\frac{a}{b}\n\\hat{x}\n")
+    code, out, err = run(
+        ["render", str(formulas), str(tmp_path / "hw"), "--handwritten", str(tmp_path / "bank.npz")],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 3 and json.loads(out)["ok"] == 2, err  # \hat: no handwritten glyph; the rest drawn
+    assert len(list((tmp_path / "hw" / "train" / "hw").glob("*.png"))) == 2
+    assert (tmp_path / "hw" / "groundtruth_train.tsv").read_text().count("\n") == 2
+    args = ["render", str(formulas), str(tmp_path / "x"), "--handwritten", str(tmp_path / "bank.npz"), "--dpi", "90"]
+    code, out, err = run(args, capsys, monkeypatch)
+    assert code == 2 and "drop --dpi" in err and err.count("\n") == 1
+    code, out, err = run(
+        ["render", str(formulas), str(tmp_path / "y"), "--handwritten", str(formulas)], capsys, monkeypatch
+    )
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+
+
 def test_serve_refuses_bad_ports_in_one_line(capsys, monkeypatch):
     import socket
 

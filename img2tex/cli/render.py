@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from img2tex.cli.common import EXIT_PARTIAL, app, console, fail, given
+from img2tex.cli.common import EXIT_PARTIAL, EXIT_USAGE, app, console, fail, given
 from img2tex.progress import progress_bar
 from img2tex.rendering.renderer import FONTS, RASTERIZERS, RenderConfig
 
@@ -102,6 +102,15 @@ def render(
             "the default) [default: no-rescale].",
         ),
     ] = None,
+    handwritten: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--handwritten",
+            help="Draw without TeX, in handwritten symbol shapes cut from this CROHME folder's training set (or "
+            "a glyph bank saved as .npz), into CROHME's layout (OUT/groundtruth_train.tsv, OUT/train/hw/): "
+            "data for the handwritten model. Formulas with symbols CROHME lacks are skipped and reported.",
+        ),
+    ] = None,
     retry_failed: Annotated[
         Optional[bool],
         typer.Option(
@@ -129,6 +138,8 @@ def render(
       img2tex render train.lst data/train-screen --dpi 90 --downsample 1 --rescale
 
       img2tex render train.lst data/train-web --rasterizer katex (KaTeX in headless Chromium)
+
+      img2tex render train.lst data/hw --handwritten crohme (CROHME writers' glyphs, no TeX)
     """
     from img2tex.fileio import read_lines
     from img2tex.rendering.renderer import render_formulas
@@ -137,6 +148,17 @@ def render(
     if not lines:
         raise fail(f"{formulas}: no formulas")
     names = read_lines(names_file) if names_file else None
+    if handwritten is not None:
+        tex_options = dict(
+            dpi=dpi, downsample=downsample, font=font, rasterizer=rasterizer, jobs=jobs, batch_size=batch_size,
+            packed=packed, dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise,
+            jpeg_quality=jpeg_quality, gamma=gamma, stroke=stroke, colour=colour, rescale=rescale,
+            retry_failed=retry_failed,
+        )  # fmt: skip
+        if tex := next(iter(given(**tex_options)), None):
+            raise fail(f"--handwritten draws without TeX: drop --{tex.replace('_', '-')}", EXIT_USAGE)
+        _render_handwritten(lines, out_dir, handwritten, seed or 0, names)
+        return
     cfg = RenderConfig(
         **given(
             dpi=dpi,
@@ -168,6 +190,37 @@ def render(
     )
     for failure in report.failed[:5]:
         console.print(f"  failed #{failure['index']}: {failure['reason']}", highlight=False)
+    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "failed"}))
+    if report.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _render_handwritten(lines: list[str], out_dir: Path, glyphs: Path, seed: int, names: list[str] | None) -> None:
+    from img2tex.errors import DatasetError, FormulaError
+    from img2tex.rendering.glyphs import GlyphBank
+    from img2tex.rendering.handwriting import write_handwritten
+
+    try:
+        import scipy.ndimage  # noqa: F401
+    except ImportError:
+        raise fail("--handwritten needs scipy: pip install 'img2tex[train]'") from None
+
+    try:
+        bank = GlyphBank.load(glyphs) if glyphs.suffix == ".npz" else GlyphBank.from_crohme(glyphs)
+    except DatasetError as exc:
+        raise fail(str(exc)) from None
+    if not len(bank):
+        raise fail(f"{glyphs}: no glyphs could be cut from it")
+    try:
+        with progress_bar("drawing", len(lines), console) as advance:
+            report = write_handwritten(lines, out_dir, bank, seed=seed, names=names, progress=advance)
+    except FormulaError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    console.print(
+        f"{report.ok} of {report.total} formulas drawn by {len(bank.writers)} writers ({report.skipped_existing} "
+        f"already there), {len(report.failed)} not drawable, {report.seconds:.1f} s; report: "
+        f"{out_dir / 'render_report.json'}"
+    )
     typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "failed"}))
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)

@@ -46,7 +46,7 @@ def is_crohme(root: Path) -> bool:
 def canonical(tokens: str) -> str:
     """Our token form with CROHME's variations removed (see the module docstring): applied to
     both references and predictions before scoring."""
-    toks = [_SYMBOLS.get(t, t) for t in tokens.split()]
+    toks = _braced([_SYMBOLS.get(t, t) for t in tokens.split()])
     changed = True
     while changed:
         changed = False
@@ -74,6 +74,49 @@ def canonical(tokens: str) -> str:
             i += 1
         toks = out
     return " ".join(toks)
+
+
+def _braced(toks: list[str]) -> list[str]:
+    """Every argument in braces: `\\frac a b` -> `\\frac { a } { b }`, `\\sqrt x` -> `\\sqrt { x }`,
+    `x ^ 2` -> `x ^ { 2 }`. Both spellings typeset alike and writers (and labellers) use both, so a
+    reading must not count as wrong for choosing the other."""
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        i = _atom(toks, i, out)
+    return out
+
+
+def _atom(toks: list[str], i: int, out: list[str]) -> int:
+    """Append the atom at toks[i] (a group, or a token with its arguments, braced) to `out`;
+    return the position after it."""
+    t = toks[i]
+    if t == "{":
+        end = _closing(toks, i)
+        if end is None:  # unclosed: left as it is
+            out.extend(toks[i:])
+            return len(toks)
+        out.append("{")
+        out.extend(_braced(toks[i + 1 : end]))
+        out.append("}")
+        return end + 1
+    out.append(t)
+    i += 1
+    arity = 1 if t in ("^", "_") else ARITY.get(t, 0)
+    if t == "\\sqrt" and i < len(toks) and toks[i] == "[" and "]" in toks[i:]:
+        end = toks.index("]", i)
+        out.extend(["[", *_braced(toks[i + 1 : end]), "]"])
+        i = end + 1
+    for _ in range(arity):
+        if i >= len(toks) or toks[i] in ("}", "^", "_", "&", "\\\\"):
+            break
+        if toks[i] == "{":
+            i = _atom(toks, i, out)
+        else:
+            arg: list[str] = []
+            i = _atom(toks, i, arg)
+            out.extend(["{", *arg, "}"])
+    return i
 
 
 def _bare(prev: str | None) -> bool:

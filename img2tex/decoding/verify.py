@@ -168,8 +168,11 @@ class Verifier:
         self.fonts: tuple[str, ...] = (base, *others)
         self._signatures: dict[tuple[str, str], tuple[np.ndarray, float] | None] = {}
 
-    def _render(self, font: str, token_strings: Sequence[str]) -> None:
-        """Typeset the token strings not yet cached in `font`; a failure caches None."""
+    def typeset(self, font: str, token_strings: Sequence[str]) -> None:
+        """Typeset the token strings not yet cached in `font`, all in one LaTeX run, and cache their
+        signatures (a failure caches None): the later `candidate`, `distances` and `pick` calls on
+        them then typeset nothing. Batch a whole folder's candidates through this first: one run
+        per font is far cheaper than one per image."""
         from img2tex.rendering.renderer import render_formulas
         from img2tex.tokenizer import to_latex
 
@@ -198,7 +201,7 @@ class Verifier:
         font = font or self.fonts[0]
         if not tokens:
             return None
-        self._render(font, [tokens])
+        self.typeset(font, [tokens])
         return self._signatures.get((font, tokens))
 
     def _font_for(self, sig: tuple[np.ndarray, float] | None, top: str) -> str:
@@ -220,7 +223,7 @@ class Verifier:
     def _nearest_font(self, sig: tuple[np.ndarray, float] | None, answer: str) -> str:
         """`font_of` for an input's signature: `answer` typeset in every font, the closest kept."""
         for font in self.fonts:
-            self._render(font, [answer])
+            self.typeset(font, [answer])
         return self._font_for(sig, answer)
 
     def pick(self, images: Sequence[np.ndarray], candidates: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
@@ -234,15 +237,15 @@ class Verifier:
         sigs = [None if is_sure([s for _, s in c], self.cfg) else signature(im) for im, c in zip(images, candidates)]
         if self.cfg.every_font:
             for font in self.fonts:
-                self._render(font, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
+                self.typeset(font, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
             fonts: list[str | None] = [None] * len(sigs)
         else:
             tops = [c[0][0] if c else "" for c in candidates]
             for font in self.fonts:
-                self._render(font, [t for t, s in zip(tops, sigs) if s is not None])
+                self.typeset(font, [t for t, s in zip(tops, sigs) if s is not None])
             fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
             for font in self.fonts:
-                self._render(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
+                self.typeset(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
         out = []
         for sig, font, cands in zip(sigs, fonts, candidates):
             if sig is None:
@@ -265,7 +268,7 @@ class Verifier:
             return [None] * len(token_strings)
         if font is None:
             font = self._nearest_font(sig, token_strings[0] if token_strings else "")
-        self._render(font, token_strings)
+        self.typeset(font, token_strings)
         return self._distances(sig, token_strings, font)
 
     def _distances(self, sig: tuple[np.ndarray, float], token_strings: Sequence[str], font: str) -> list[float | None]:

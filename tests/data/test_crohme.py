@@ -84,6 +84,15 @@ def test_eval_on_crohme_reports_the_expression_rate(crohme_root: Path, capsys, m
     assert "1 example(s) of '2014' left out (label failed to normalize)" in err
 
 
+def test_canonical_braces_every_argument() -> None:
+    """`\\frac a b` and `\\frac { a } { b }` typeset alike: a reading in either spelling of a label
+    in the other is right."""
+    assert canonical("\\frac a b") == canonical("\\frac { a } { b }") == "\\frac { a } { b }"
+    assert canonical("\\sqrt [ 3 ] x + \\sqrt \\frac 1 2") == "\\sqrt [ 3 ] { x } + \\sqrt { \\frac { 1 } { 2 } }"
+    assert canonical("e ^ - \\alpha") == "e ^ { - } \\alpha"  # a script is one token when unbraced, as in TeX
+    assert canonical("\\frac \\alpha { x + 1 }") == "\\frac { \\alpha } { x + 1 }"
+
+
 def test_canonical_drops_bare_groups() -> None:
     # a group around the whole label or a part, which changes nothing drawn
     assert canonical("{ a + 1 }") == "a + 1"

@@ -5,8 +5,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from img2tex.errors import ModelError
+from img2tex.fileio import folder_damage
 from img2tex.images import ImageConfig
-from img2tex.network.checkpoint import load_model, load_training_state, save_model, save_training_state
+from img2tex.network.checkpoint import (
+    compact_training_state,
+    load_model,
+    load_training_state,
+    save_model,
+    save_training_state,
+)
 from img2tex.vocab import build_vocab
 
 
@@ -123,3 +130,32 @@ def test_training_state_keeps_the_running_optimizers_implementation(tmp_path, ti
     before = p.detach().clone()
     batched.step()
     assert not torch.equal(p, before)
+
+
+def test_compact_training_state_resumes_with_rounded_moments(tmp_path, tiny_model):
+    """The compact copy stores the moments in bfloat16, a third of the size; loading gives them
+    back as float32 within bfloat16's rounding, and the weights, step and RNG state unchanged."""
+    m = tiny_model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    m(
+        torch.rand(2, 1, 32, 32), torch.ones(2, 32, 32, dtype=torch.bool), torch.tensor([[1, 4], [1, 5]])
+    ).sum().backward()
+    opt.step()
+    save_model(tmp_path / "last", m, vocab12(), ImageConfig(bucket=32))
+    save_training_state(tmp_path / "last", opt, {"step": 7})
+    out = compact_training_state(tmp_path / "last", tmp_path / "small")
+    assert folder_damage(out) is None
+    full, small = (load_file(d / "train_state.safetensors") for d in (tmp_path / "last", out))
+    assert full.keys() == small.keys()
+    assert {str(v.dtype) for k, v in small.items() if k.endswith("exp_avg_sq")} == {"torch.bfloat16"}
+    sizes = [(d / "train_state.safetensors").stat().st_size for d in (tmp_path / "last", out)]
+    assert sizes[1] < 0.6 * sizes[0]
+    restored = torch.optim.Adam(m.parameters(), lr=1e-3)
+    assert load_training_state(out, restored) == {"step": 7}
+    for p in m.parameters():
+        a, b = opt.state[p], restored.state[p]
+        assert b["exp_avg_sq"].dtype == torch.float32
+        assert torch.equal(a["step"], b["step"])
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert torch.allclose(a[name], b[name], rtol=1 / 128, atol=0)
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "last/model.safetensors").read_bytes()
