@@ -123,6 +123,27 @@ def test_resume_gives_same_next_losses(tmp_path, fake_split):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
 
 
+def test_a_compact_checkpoint_resumes_close_to_the_full_one(tmp_path, fake_split):
+    """`compact_training_state` (Adam's moments in bfloat16) is for keeping a run in the
+    repository: the run it resumes follows the uninterrupted one closely."""
+    import shutil
+
+    from img2tex.network.checkpoint import compact_training_state
+
+    src = fake_split(30)
+    cfg = dict(export=False, batch_size=4, epochs=2, lr=3e-3, warmup_steps=2, log_every=1, val_size=4)
+    cfg |= dict(checkpoint_every=1000, device="cpu", decode_max_len=5)
+    train(src, src, tmp_path / "a", TrainConfig(**cfg), tiny_cfg(), progress=False)
+    train(src, src, tmp_path / "b", TrainConfig(**cfg, max_steps=5), tiny_cfg(), progress=False)
+    (tmp_path / "c").mkdir()
+    shutil.copy(tmp_path / "b" / "log.jsonl", tmp_path / "c")
+    compact_training_state(tmp_path / "b" / "last", tmp_path / "c" / "last")
+    assert resume(src, src, tmp_path / "c", progress=False)["step"] == 16
+    a, c = _losses(tmp_path / "a"), _losses(tmp_path / "c")
+    for step in range(6, 17):
+        assert c[step] == pytest.approx(a[step], rel=2e-2), step
+
+
 @pytest.fixture
 def interrupting(fake_split):
     """The class `interrupting(n, after)`: `fake_split(n)` that raises KeyboardInterrupt (a Ctrl-C)
