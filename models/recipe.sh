@@ -134,13 +134,15 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    the lr, `FINETUNE=1 FT=$WORK/runs/v20 FT_BUDGET=45 FT_LR=3e-5`, 7,404 steps, 0.75 of an epoch
 #    -> val 86.55 -> 86.55 (-0.003), worse in 9 of 11 robustness conditions: not shipped. Two CPU
 #    parts in a row under +0.5 BLEU-4: by the training plan's rule, the CPU parts end here.
-#    The long continuation (2026-12-07, 2 AMD EPYC cores with AVX512-BF16: bf16 trains the `base`
-#    network at ~40 images/s there, 1.4x float32): part E again, one cosine schedule over 300
-#    training minutes planned as two parts of 150, `FINETUNE=1 FT=$WORK/runs/v21 FT_BUDGET=300`
-#    (peak lr 1e-4, batch 16). Its checkpoint is kept in models/training/continuation/last
-#    (`compact_training_state`: Adam's moments in bfloat16); to go on where it stopped, on a fresh
-#    machine after steps 1-2: `mkdir -p $WORK/runs && cp -r models/training/continuation
-#    $WORK/runs/v21 && FINETUNE=1 FT=$WORK/runs/v21 bash models/recipe.sh` (it resumes).
+#    The long continuation (from 2026-12-07): part E again, one cosine schedule over 300 training
+#    minutes planned as two parts of 150, `FINETUNE=1 FT=$WORK/runs/v21 FT_BUDGET=300` (peak lr
+#    1e-4, batch 16, bf16 where native). Its first 83 minutes ran on 2 Intel Xeon cores with
+#    AVX512-BF16 and AMX (~32 images/s; bf16 is 1.4x float32 there), one epoch, validation 86.55
+#    -> 85.64 at lr 8.5e-5 (docs/experiments.md). The checkpoint at that epoch's end is kept in
+#    models/training/continuation/last (`compact_training_state`: Adam's moments in bfloat16); to
+#    go on, on a fresh machine after steps 1-2: `mkdir -p $WORK/runs && cp -r
+#    models/training/continuation $WORK/runs/v21 && FINETUNE=1 FT=$WORK/runs/v21 bash
+#    models/recipe.sh` (it resumes: 217 training minutes of the schedule are left).
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}
   ARGS=(--resume)
