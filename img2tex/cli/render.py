@@ -148,39 +148,33 @@ def render(
     if not lines:
         raise fail(f"{formulas}: no formulas")
     names = read_lines(names_file) if names_file else None
+    # The TeX look as set (RenderConfig's field names): --handwritten draws without TeX and takes none of it.
+    look = given(
+        dpi=dpi,
+        font=font,
+        jobs=jobs,
+        batch_size=batch_size,
+        write_packed=packed,
+        dpi_jitter=dpi_jitter,
+        extra_pad=extra_pad,
+        blur=blur,
+        noise=noise,
+        jpeg_quality=jpeg_quality,
+        rasterizer=rasterizer,
+        gamma=gamma,
+        stroke=stroke,
+        colour=colour,
+        rescale=rescale,
+        downsample=downsample,
+        retry_failed=retry_failed,
+    )
     if handwritten is not None:
-        tex_options = dict(
-            dpi=dpi, downsample=downsample, font=font, rasterizer=rasterizer, jobs=jobs, batch_size=batch_size,
-            packed=packed, dpi_jitter=dpi_jitter, extra_pad=extra_pad, blur=blur, noise=noise,
-            jpeg_quality=jpeg_quality, gamma=gamma, stroke=stroke, colour=colour, rescale=rescale,
-            retry_failed=retry_failed,
-        )  # fmt: skip
-        if tex := next(iter(given(**tex_options)), None):
-            raise fail(f"--handwritten draws without TeX: drop --{tex.replace('_', '-')}", EXIT_USAGE)
+        if look:
+            option = next(iter(look)).replace("write_packed", "packed").replace("_", "-")
+            raise fail(f"--handwritten draws without TeX: drop --{option}", EXIT_USAGE)
         _render_handwritten(lines, out_dir, handwritten, seed or 0, names)
         return
-    cfg = RenderConfig(
-        **given(
-            dpi=dpi,
-            font=font,
-            jobs=jobs,
-            batch_size=batch_size,
-            write_packed=packed,
-            seed=seed,
-            dpi_jitter=dpi_jitter,
-            extra_pad=extra_pad,
-            blur=blur,
-            noise=noise,
-            jpeg_quality=jpeg_quality,
-            rasterizer=rasterizer,
-            gamma=gamma,
-            stroke=stroke,
-            colour=colour,
-            rescale=rescale,
-            downsample=downsample,
-            retry_failed=retry_failed,
-        )
-    )
+    cfg = RenderConfig(**look, **given(seed=seed))
     cfg.validate()  # bad settings: one line, before any progress bar
     with progress_bar("rendering", len(lines), console) as advance:
         report = render_formulas(lines, out_dir, cfg, names=names, split=split, progress=advance)

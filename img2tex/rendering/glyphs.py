@@ -260,7 +260,7 @@ class GlyphBank:
 
 def _writer_of(name: str) -> str:
     """The writer of a CROHME training file, as far as its source's naming tells: the user in
-    expressmatch ("126_alfonso"), the form in HAMEX ("formulaire002-equation009"), the session in
+    expressmatch ("126_alfonso"), the form in HAMEX ("formulaire002-equation009"), the sitting in
     MathBrush ("200926-1550-20"); in the other sources each file is its own writer."""
     source, _, stem = name.rpartition("/")
     if source == "expressmatch" and "_" in stem:

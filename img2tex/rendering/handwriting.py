@@ -31,12 +31,10 @@ from img2tex.rendering.glyphs import DRAWABLE, Glyph, GlyphBank
 SPACES = {"~": 0.35, "\\,": 0.15, "\\;": 0.25, "\\:": 0.2, "\\!": 0.0, "\\quad": 0.8, "\\qquad": 1.6}
 #: Name wrappers: their group is drawn as a row of letters.
 NAMES = ("\\operatorname", "\\operatorname*", "\\mathrm")
-#: Tokens written as a name: their letters, drawn in a row.
-WORDS = {"\\lim": "lim", "\\sin": "sin", "\\cos": "cos", "\\tan": "tan", "\\log": "log"}
 #: Tokens spelled by another glyph.
 ALIASES = {"\\to": "\\rightarrow", "\\lt": "<", "\\gt": ">"}
-#: Big operators: scripts as limits (above and below) or beside (raised and lowered).
-LIMITS = frozenset({"\\sum", "\\lim"})
+#: Big operators with scripts as limits (above and below), as `\\operatorname*` names (lim) have them.
+LIMITS = frozenset({"\\sum"})
 DELIMITERS = frozenset({"(", ")", "[", "]", "|", "\\{", "\\}"})
 #: Size of a script against its base.
 SCRIPT = 0.62
@@ -255,10 +253,6 @@ class Layout:
                 box.limits = t == "\\operatorname*"  # \lim and its kin: limits below
                 return box, end + 1
             raise FormulaError(f"{t} without a group")
-        if t in WORDS:
-            box = self.word(WORDS[t])
-            box.limits = t in LIMITS
-            return box, i + 1
         if t == "\\frac":
             num, i = self._plain_arg(toks, i + 1)
             den, i = self._plain_arg(toks, i)
