@@ -32,17 +32,19 @@ from pathlib import Path
 import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from machine import describe, write_results
+from robustness import dark_copy
 
 from img2tex.data.folders import read_formulas_tsv
-from img2tex.decoding.verify import Verifier, VerifyConfig, choose, signature
+from img2tex.decoding.verify import Verifier, VerifyConfig, choose, distance, signature
 from img2tex.predict import Img2Tex
 from img2tex.scoring.metrics import score
 
 IMG2TEX = [sys.executable, "-m", "img2tex.cli"]
 
-#: look -> `img2tex render` options. "clean" is the look of our renders; "gs" and "times" are
-#: training looks of the shipped model; "pdftoppm" and "pxfonts" are held out of its training.
-LOOKS = {
+#: look -> `img2tex render` options (None: the clean renders made dark, as benchmarks/robustness.py
+#: does). "clean" is the look of our renders; the robustness conditions of
+#: benchmarks/robustness.py besides; "pdftoppm" and "pxfonts" are held out of the model's training.
+LOOKS: dict[str, list[str] | None] = {
     "clean": [],
     "gs": ["--rasterizer", "gs"],
     "times": ["--font", "times"],
@@ -50,22 +52,36 @@ LOOKS = {
     "pxfonts": ["--font", "pxfonts"],
     "screen": ["--dpi", "75", "--downsample", "1"],
     "palatino": ["--font", "palatino", "--rasterizer", "gs"],
+    "print": ["--dpi", "300", "--downsample", "1"],
+    "dark": None,
+    "colour": ["--colour", "1", "--seed", "5"],
+    "jpeg": ["--jpeg-quality", "30", "--seed", "7"],
+    "katex": ["--rasterizer", "katex"],
 }
-TUNE_LOOKS = ("clean", "gs", "times", "palatino", "pdftoppm", "pxfonts", "screen")
+TUNE_LOOKS = ("clean", "gs", "times", "palatino", "pdftoppm", "pxfonts", "screen", "print", "jpeg", "katex")
 #: Score leads (length-normalized log-probability) over which the verifier keeps the answer
 #: unseen, tried in tuning; the largest within 0.2 points of the best mean exact match is kept,
 #: since it saves the most renders.
 SURE = (math.inf, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02)
 
 
-#: Fonts the verifier may typeset candidates in (`VerifyConfig.fonts`); all are training looks.
-FONTS = VerifyConfig().fonts
+#: Looks the verifier may typeset candidates in (`VerifyConfig.looks`), all training looks of the
+#: shipped model; every candidate is typeset in each, and tuning picks which of these sets to use.
+CANDIDATE_LOOKS = ("cm", "times", "palatino", "screen", "txfonts", "kpfonts")
+LOOK_SETS = {
+    "fonts": ("cm", "times", "palatino"),
+    "fonts+screen": ("cm", "times", "palatino", "screen"),
+    "more fonts": ("cm", "times", "palatino", "txfonts", "kpfonts"),
+    "all": CANDIDATE_LOOKS,
+}
+#: Picture distances tried in tuning: (`VerifyConfig.blur`, `VerifyConfig.tolerance`).
+DISTANCES = ((1.0, 0), (2.0, 0), (1.0, 1), (1.0, 2))
 
 
 def collect(tag: str, formulas: list[str], look: str, work: Path, k: int) -> list[dict]:
-    """Per image: reference, candidates [(tokens, score)], and per font each candidate's distance
-    parts (pixel distance without the aspect term; |log aspect ratio|)."""
-    cache = work / "verify" / f"{tag}-{look}-fonts.json"
+    """Per image: reference, candidates [(tokens, score)], and per look each candidate's distance
+    parts (pixel distance without the aspect term, per `DISTANCES` setting; |log aspect ratio|)."""
+    cache = work / "verify" / f"{tag}-{look}-looks.json"
     if cache.exists():
         return json.loads(cache.read_text())
     folder = work / "verify" / f"{tag}-{look}"
@@ -74,69 +90,92 @@ def collect(tag: str, formulas: list[str], look: str, work: Path, k: int) -> lis
     lst.write_text("\n".join(formulas) + "\n", encoding="utf-8")
     names = work / "verify" / f"{tag}.names"
     names.write_text("".join(f"{i:05d}\n" for i in range(len(formulas))), encoding="utf-8")
-    if not (folder / "images_processed").is_dir():
-        cmd = [*IMG2TEX, "render", str(lst), str(folder), "--split", "test", "--names", str(names), *LOOKS[look]]
+    opts = LOOKS[look]
+    if opts is None:
+        collect(tag, formulas, "clean", work, k)  # renders the clean images
+        dark_copy(work / "verify" / f"{tag}-clean", folder)
+    elif not (folder / "images_processed").is_dir():
+        cmd = [*IMG2TEX, "render", str(lst), str(folder), "--split", "test", "--names", str(names), *opts]
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     images = sorted((folder / "images_processed").glob("*.png"))
     reader = Img2Tex(beam=k)
-    verifier = Verifier(VerifyConfig(aspect=0.0, weight=0.0, fonts=FONTS))  # the aspect term is kept apart
+    verifier = Verifier(VerifyConfig(looks=CANDIDATE_LOOKS))
+    missing = set(CANDIDATE_LOOKS) - set(verifier.looks)
+    if missing:
+        sys.exit(f"the verifier's looks {sorted(missing)} need TeX fonts this machine lacks (texlive-fonts-extra)")
     records = []
     preds = reader.predict(images, n_best=k)
     kept = [(path, pred) for path, pred in zip(images, preds) if pred.ok and pred.candidates is not None]
-    for font in verifier.fonts:  # one LaTeX run per font
-        verifier.typeset(font, [c.tokens for _, pred in kept for c in pred.candidates])
+    for look in verifier.looks:  # one LaTeX run per look
+        verifier.typeset(look, [c.tokens for _, pred in kept for c in pred.candidates])
+    plain = {d: VerifyConfig(aspect=0.0, blur=d[0], tolerance=d[1]) for d in DISTANCES}  # aspect kept apart
     for path, pred in kept:
         cands = [(c.tokens, c.score) for c in pred.candidates]
         grey = reader.prepare(path)  # the picture `predict --verify` compares: the model's input
         sig = signature(grey)
-        pixel, aspect = {}, {}
-        for font in verifier.fonts:
-            pixel[font] = verifier.distances(grey, [t for t, _ in cands], font)
-            sigs = [verifier.candidate(t, font) for t, _ in cands]
-            aspect[font] = [None if c is None or sig is None else abs(float(np.log(sig[1] / c[1]))) for c in sigs]
+        pixel: dict[str, dict[str, list]] = {_key(d): {} for d in DISTANCES}
+        aspect = {}
+        for look in verifier.looks:
+            sigs = [verifier.candidate(t, look) for t, _ in cands]
+            for d in DISTANCES:
+                pixel[_key(d)][look] = [None if c is None or sig is None else distance(sig, c, plain[d]) for c in sigs]
+            aspect[look] = [None if c is None or sig is None else abs(float(np.log(sig[1] / c[1]))) for c in sigs]
         records.append({"ref": formulas[int(path.stem)], "cands": cands, "pixel": pixel, "aspect": aspect})
     cache.write_text(json.dumps(records))
     return records
 
 
-def picks(records: list[dict], cfg: VerifyConfig) -> list[str]:
-    """What `Verifier.pick` answers, from the cached distances: the font that draws the first
-    candidate closest to the input, then `choose` among the candidates in that font."""
+def _key(d: tuple[float, int]) -> str:
+    return f"blur {d[0]}, tolerance {d[1]}"
+
+
+def compared(records: list[dict], cfg: VerifyConfig) -> list[list[float | None]]:
+    """Per image, the candidates' distances as `Verifier.pick` compares them, from the cached
+    parts: in the look that draws the first candidate closest to the input (with `every_look`,
+    each candidate's smallest distance over the looks)."""
     out = []
     for r in records:
+        pixel = r["pixel"][_key((cfg.blur, cfg.tolerance))]
         dist = {
-            f: [None if p is None else p + cfg.aspect * a for p, a in zip(r["pixel"][f], r["aspect"][f])]
-            for f in cfg.fonts
-            if f in r["pixel"]
+            f: [None if p is None else p + cfg.aspect * a for p, a in zip(pixel[f], r["aspect"][f])]
+            for f in cfg.looks
+            if f in pixel
         }
-        if cfg.every_font:  # each candidate's smallest distance over the fonts
+        if cfg.every_look:
             d = [min((x for x in xs if x is not None), default=None) for xs in zip(*dist.values())]
         else:
             tops = {f: d[0] for f, d in dist.items() if d and d[0] is not None}
-            font = min(tops, key=lambda f: tops[f]) if tops else cfg.fonts[0]
-            d = dist.get(font) or [None] * len(r["cands"])
-        out.append(r["cands"][choose(d, [s for _, s in r["cands"]], cfg)][0])
+            look = min(tops, key=lambda f: tops[f]) if tops else cfg.looks[0]
+            d = dist.get(look) or [None] * len(r["cands"])
+        out.append(d)
     return out
+
+
+def picks(records: list[dict], cfg: VerifyConfig, dists: list[list[float | None]] | None = None) -> list[str]:
+    """What `Verifier.pick` answers: `choose` among the candidates by their `compared` distances."""
+    dists = compared(records, cfg) if dists is None else dists
+    return [r["cands"][choose(d, [s for _, s in r["cands"]], cfg)][0] for r, d in zip(records, dists)]
 
 
 def exact(records: list[dict], answers: list[str]) -> float:
     return sum(r["ref"] == a for r, a in zip(records, answers)) / max(1, len(records))
 
 
-def tune(tuning: dict[str, list[dict]], fonts: tuple[str, ...]) -> tuple[VerifyConfig, dict]:
+def tune(tuning: dict[str, list[dict]], looks: tuple[str, ...]) -> tuple[VerifyConfig, dict]:
     """The best mean exact match over the tuning looks, never below the model's own answer on
     any; among the settings within 0.2 points of it, the one that keeps the most answers unseen
     (the smallest `sure`), since it typesets the least."""
     base = {look: exact(recs, [r["cands"][0][0] for r in recs]) for look, recs in tuning.items()}
-    tried = [(VerifyConfig(weight=0.0, fonts=fonts), float(np.mean(list(base.values()))), 0.0)]
-    for weight, aspect, margin, sure in itertools.product(
-        (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5, 1.0), (0.0, 0.02, 0.05, 0.1), SURE
-    ):
-        cfg = VerifyConfig(weight=weight, aspect=aspect, margin=margin, sure=sure, fonts=fonts)
-        rates = {look: exact(recs, picks(recs, cfg)) for look, recs in tuning.items()}
-        worst_gain = min(rates[look] - base[look] for look in rates)
-        if worst_gain >= 0:
-            tried.append((cfg, float(np.mean(list(rates.values()))), worst_gain))
+    tried = [(VerifyConfig(weight=0.0, looks=looks), float(np.mean(list(base.values()))), 0.0)]
+    for aspect, (blur, tol) in itertools.product((0.0, 0.25, 0.5), DISTANCES):
+        shape = VerifyConfig(aspect=aspect, blur=blur, tolerance=tol, looks=looks)
+        dists = {look: compared(recs, shape) for look, recs in tuning.items()}  # the same for every weight
+        for weight, margin, sure in itertools.product((0.025, 0.05, 0.1, 0.25, 0.5, 1.0), (0.0, 0.02, 0.05), SURE):
+            cfg = dataclasses.replace(shape, weight=weight, margin=margin, sure=sure)
+            rates = {look: exact(recs, picks(recs, cfg, dists[look])) for look, recs in tuning.items()}
+            worst_gain = min(rates[look] - base[look] for look in rates)
+            if worst_gain >= 0:
+                tried.append((cfg, float(np.mean(list(rates.values()))), worst_gain))
     top = max(mean for _, mean, _ in tried)
     near = [t for t in tried if t[1] >= top - 0.002]
     best, mean, worst_gain = min(near, key=lambda t: (t[0].sure, -t[1], -t[2]))
@@ -150,7 +189,7 @@ def main() -> None:
     ap.add_argument("--n-tune", type=int, default=300)
     ap.add_argument("--k", type=int, default=5, help="candidates per image (beam width)")
     ap.add_argument("--work", type=Path, default=Path("../work"))
-    ap.add_argument("--looks", default="clean,gs,times,pdftoppm,pxfonts,screen")
+    ap.add_argument("--looks", default="clean,gs,times,pdftoppm,pxfonts,screen,print,dark,colour,jpeg,katex")
     args = ap.parse_args()
     tsv = data_file(args.data_dir, "im2latex-100k/formulas/val_test_normalized_by_idx.tsv")
     test = read_formulas_tsv(tsv, "test")[: args.n_test]
@@ -162,9 +201,14 @@ def main() -> None:
     fresh = [f for f in generate(4 * args.n_tune, seed=2026) if not set(overlap_keys(f)) & banned][: args.n_tune]
 
     tuning = {look: collect(f"tune{args.n_tune}", fresh, look, args.work, args.k) for look in TUNE_LOOKS}
-    cfg, tuned = tune(tuning, FONTS)
-    cfg1, tuned1 = tune(tuning, FONTS[:1])  # the same verifier with Computer Modern alone
-    print("tuned:", cfg, tuned, "\nComputer Modern alone:", cfg1, tuned1, flush=True)
+    by_set = {name: tune(tuning, looks) for name, looks in LOOK_SETS.items()}
+    for name, (c, t) in by_set.items():
+        print(f"tuned, {name}:", c, t, flush=True)
+    # The set with the best mean exact match in tuning; the fewest looks (renders) among ties.
+    chosen = max(by_set, key=lambda n: (round(by_set[n][1]["mean_exact"], 4), -len(LOOK_SETS[n])))
+    cfg, tuned = by_set[chosen]
+    cfg1, tuned1 = tune(tuning, ("cm",))  # the same verifier with Computer Modern alone
+    print("chosen:", chosen, "\nComputer Modern alone:", cfg1, tuned1, flush=True)
 
     rows = {}
     for look in args.looks.split(","):
@@ -174,14 +218,14 @@ def main() -> None:
         top = [r["cands"][0][0] for r in recs]
         verified = picks(recs, cfg)
         cm_only = picks(recs, cfg1)
-        every_font = picks(recs, dataclasses.replace(cfg, every_font=True))
+        every_look = picks(recs, dataclasses.replace(cfg, every_look=True))
         refs = [r["ref"] for r in recs]
         rows[look] = {
             "count": len(recs),
             "beam5_exact": exact(recs, top),
             "verified_exact": exact(recs, verified),
             "cm_only_exact": exact(recs, cm_only),
-            "every_font_exact": exact(recs, every_font),
+            "every_look_exact": exact(recs, every_look),
             "beam5_bleu": score(refs, top)["bleu"],
             "verified_bleu": score(refs, verified)["bleu"],
             "in_candidates": sum(r["ref"] in [t for t, _ in r["cands"]] for r in recs) / max(1, len(recs)),
@@ -196,10 +240,10 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run([*IMG2TEX, "predict", str(folder), "--beam", "5", *extra], stdout=subprocess.DEVNULL, check=True)
         speed[label] = round(len(list(folder.glob("*.png"))) / (time.perf_counter() - t0), 1)
-    # In the library, where the model loads once: the font of the answer against every font.
+    # In the library, where the model loads once: the look of the answer against every look.
     images = sorted(folder.glob("*.png"))
-    for label, every in (("Img2Tex(verify=True)", False), ("VerifyConfig(every_font=True)", True)):
-        reader = Img2Tex(beam=5, verify=VerifyConfig(every_font=every))
+    for label, every in (("Img2Tex(verify=True)", False), ("VerifyConfig(every_look=True)", True)):
+        reader = Img2Tex(beam=5, verify=VerifyConfig(every_look=every))
         reader.predict(images[:5])  # load the engine
         t0 = time.perf_counter()
         reader.predict(images)
@@ -211,6 +255,8 @@ def main() -> None:
         "config_cm_only": dataclasses.asdict(cfg1),
         "tuning_cm_only": tuned1,
         "tuning": tuned,
+        "look_sets": {n: {"config": dataclasses.asdict(c), "tuning": t} for n, (c, t) in by_set.items()},
+        "chosen_looks": chosen,
         "rows": rows,
         "images_per_s": speed,
     }
@@ -220,23 +266,36 @@ def main() -> None:
         f"The shipped model; {args.k} candidates per image (beam {args.k}); {machine['cpu']}, "
         f"{machine['cores']} cores.",
         f"Tuned on {args.n_tune} fresh synthetic formulas (looks {', '.join(TUNE_LOOKS)}): weight {cfg.weight}, "
-        f"aspect {cfg.aspect}, margin {cfg.margin}, sure {cfg.sure}; candidates typeset in the font "
-        f"(of {', '.join(FONTS)}) that "
+        f"aspect {cfg.aspect}, margin {cfg.margin}, sure {cfg.sure}, blur {cfg.blur}, tolerance {cfg.tolerance}; "
+        "candidates typeset in "
+        f"the look (of {', '.join(cfg.looks)}) that "
         f"draws the model's answer closest to the input. Computer Modern alone (tuned the same way: weight "
-        f"{cfg1.weight}, aspect {cfg1.aspect}, margin {cfg1.margin}) and every candidate in every font "
-        "(`every_font`, its smallest distance, the same weights) for comparison.",
+        f"{cfg1.weight}, aspect {cfg1.aspect}, margin {cfg1.margin}, blur {cfg1.blur}) and every candidate in "
+        "every look (`every_look`, its smallest distance, the same weights) for comparison.",
+        "",
+        "Sets of looks, tuned each (mean exact match over the tuning looks; the model alone: "
+        f"{np.mean(list(tuned['base'].values())):.1%}):",
+        "",
+        "| looks | mean exact, tuning | weight | aspect | margin | sure | blur | tolerance |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {n}: {', '.join(LOOK_SETS[n])} | {t['mean_exact']:.1%} | {c.weight} | {c.aspect} | {c.margin} "
+            f"| {c.sure} | {c.blur} | {c.tolerance} |"
+            for n, (c, t) in by_set.items()
+        ),
+        "",
         f"Measured on the first {args.n_test} test formulas in each look (pdftoppm and pxfonts are held out "
         "of training).",
         "`python benchmarks/verified_decoding.py`",
         "",
-        "| look | images | exact, beam 5 | exact, --verify | exact, CM alone | exact, every font | BLEU-4, beam 5 "
+        "| look | images | exact, beam 5 | exact, --verify | exact, CM alone | exact, every look | BLEU-4, beam 5 "
         "| BLEU-4, --verify | reference among the candidates |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for look, r in rows.items():
         lines.append(
             f"| {look} | {r['count']} | {r['beam5_exact']:.1%} | {r['verified_exact']:.1%} | {r['cm_only_exact']:.1%} "
-            f"| {r['every_font_exact']:.1%} "
+            f"| {r['every_look_exact']:.1%} "
             f"| {r['beam5_bleu']:.2f} | "
             f"{r['verified_bleu']:.2f} | {r['in_candidates']:.1%} |"
         )

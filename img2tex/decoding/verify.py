@@ -11,16 +11,17 @@ shares. Each is stretched to full contrast, cut to its ink, brought to one heigh
 (`SIGNATURE_HEIGHT`) with its width in proportion, blurred, and divided by its mean ink (so
 stroke weight cancels out); the candidate's signature is stretched to the input's width and the
 two are compared by mean absolute difference, plus a penalty for a different aspect ratio.
-Glyph shapes are what normalization cannot remove, so the model's answer is typeset in several
-fonts (`VerifyConfig.fonts`: Computer Modern, Times, Palatino) and every candidate is compared in
-the font that draws the answer closest to the input: the input's look, as far as our fonts tell.
+Glyph shapes and pixel grids are what normalization cannot remove, so the model's answer is
+typeset in several looks (`VerifyConfig.looks`: fonts, and Computer Modern at screen
+resolution, `EXTRA_LOOKS`) and every candidate is compared in the look that draws the answer
+closest to the input: the input's look, as far as ours tell.
 The answer chosen maximizes the model's length-normalized log-probability minus `weight` times
 how much farther its picture is from the input than the closest candidate's, relative to that
 closest distance (`choose`); an answer the model is sure of (`VerifyConfig.sure`) is kept
-without typesetting. The weights were tuned on fresh synthetic formulas drawn in seven looks,
+without typesetting. The weights were tuned on fresh synthetic formulas drawn in ten looks,
 never on test or held-out validation formulas (`benchmarks/verified_decoding.py`).
 
-Renders are cached per candidate and font (a token string is typeset once per font per `Verifier`).
+Renders are cached per candidate and look (a token string is typeset once per look per `Verifier`).
 """
 
 from __future__ import annotations
@@ -42,35 +43,44 @@ from img2tex.errors import ImageError, RenderError
 SIGNATURE_HEIGHT = 32
 #: Widest signature (a very long formula is compared at this width).
 SIGNATURE_MAX_WIDTH = 1024
+#: Looks a candidate can be typeset in besides the renderer's fonts (each of `FONTS` is a look of
+#: its own name): name -> the `RenderConfig` fields it sets. "screen" is Computer Modern drawn at
+#: 75 dpi without the anti-aliasing of downsampling, as a screenshot of a page is (a training look
+#: of the shipped model).
+EXTRA_LOOKS: dict[str, dict[str, object]] = {"screen": {"dpi": 75, "downsample": 1}}
 
 
 @dataclass
 class VerifyConfig:
     """How candidates are weighed. The defaults were tuned on fresh synthetic formulas (none
-    sharing a spelling with a test or validation formula) drawn in seven looks, training looks
+    sharing a spelling with a test or validation formula) drawn in ten looks, training looks
     and held-out ones (`benchmarks/verified_decoding.py`)."""
 
     #: Candidates considered per image (the beam is widened to this).
     n_best: int = 5
     #: Weight of the picture evidence (a candidate's distance beyond the closest one's, relative
     #: to it) against the model's score.
-    weight: float = 0.1
+    weight: float = 0.25
     #: Weight of |log(aspect ratio of input / candidate)| within the distance.
-    aspect: float = 0.25
+    aspect: float = 0.5
     #: Keep the model's answer when its picture is within this (relative) of the closest one.
-    margin: float = 0.02
+    margin: float = 0.0
     #: Blur of the signatures (Gaussian sigma, in signature pixels).
-    blur: float = 1.0
+    blur: float = 2.0
+    #: How far (signature pixels) ink may sit from where the other picture has it without cost:
+    #: each picture's ink is charged only beyond the other's ink spread this far (0: pixel by
+    #: pixel). Another font's glyphs are wider, narrower or placed a little differently.
+    tolerance: int = 0
     #: Answer without typesetting when the model's score leads the second candidate's by at
     #: least this (a sure answer: the pictures are not consulted; saves the renders).
-    sure: float = 0.1
-    #: Fonts the model's answer is typeset in to find the input's look; the other candidates are
-    #: typeset in the one that comes closest. The renderer's own font (Computer Modern) comes
-    #: first; fonts this machine lacks are skipped.
-    fonts: tuple[str, ...] = ("cm", "times", "palatino")
-    #: Typeset every candidate in every font and take its smallest distance over them, instead of
-    #: comparing in the font of the model's answer (about twice the renders).
-    every_font: bool = False
+    sure: float = 0.25
+    #: Looks (a font of `rendering.renderer.FONTS`, or one of `EXTRA_LOOKS`) the model's answer is
+    #: typeset in to find the input's look; the other candidates are typeset in the one that comes
+    #: closest. The first is the fallback; fonts this machine lacks are skipped.
+    looks: tuple[str, ...] = ("cm", "times", "palatino", "screen")
+    #: Typeset every candidate in every look and take its smallest distance over them, instead of
+    #: comparing in the look of the model's answer (about twice the renders).
+    every_look: bool = False
 
 
 def signature(a: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -111,7 +121,24 @@ def distance(x: tuple[np.ndarray, float], y: tuple[np.ndarray, float], cfg: Veri
     a, b = _blurred(a, cfg.blur), _blurred(b, cfg.blur)
     a = a / max(float(a.mean()), 1e-6)
     b = b / max(float(b.mean()), 1e-6)
-    return float(np.abs(a - b).mean()) + cfg.aspect * abs(math.log(aspect_a / aspect_b))
+    if cfg.tolerance > 0:
+        pixels = float(
+            np.maximum(a - _spread(b, cfg.tolerance), 0).mean() + np.maximum(b - _spread(a, cfg.tolerance), 0).mean()
+        )
+    else:
+        pixels = float(np.abs(a - b).mean())
+    return pixels + cfg.aspect * abs(math.log(aspect_a / aspect_b))
+
+
+def _spread(a: np.ndarray, t: int) -> np.ndarray:
+    """Each pixel the largest value within `t` pixels of it (a square window)."""
+    h, w = a.shape
+    p = np.pad(a, t)
+    out = np.zeros_like(a)
+    for dy in range(2 * t + 1):
+        for dx in range(2 * t + 1):
+            np.maximum(out, p[dy : dy + h, dx : dx + w], out=out)
+    return out
 
 
 def _blurred(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -157,33 +184,43 @@ class Verifier:
     """Typesets candidates (cached) and picks among them by picture (see the module docstring)."""
 
     def __init__(self, cfg: VerifyConfig | None = None, render_cfg: object | None = None) -> None:
-        from img2tex.rendering.renderer import RenderConfig, check_tools, font_available
+        from img2tex.rendering.renderer import FONTS, RenderConfig, check_tools, font_available
 
         self.cfg = cfg or VerifyConfig()
-        self.render_cfg = render_cfg or RenderConfig(batch_size=200)
-        base = self.render_cfg.font  # type: ignore[attr-defined]
-        check_tools(base, self.render_cfg.rasterizer)  # type: ignore[attr-defined]
-        # The renderer's own font first; the others where this machine has them.
-        others = [f for f in self.cfg.fonts if f != base and font_available(f, self.render_cfg.rasterizer)]  # type: ignore[attr-defined]
-        self.fonts: tuple[str, ...] = (base, *others)
+        base = render_cfg or RenderConfig(batch_size=200)
+        unknown = [look for look in self.cfg.looks if look not in FONTS and look not in EXTRA_LOOKS]
+        if unknown or not self.cfg.looks:
+            raise ValueError(
+                f"unknown verifier look {unknown[0] if unknown else None!r}; choose fonts of "
+                f"{', '.join(FONTS)} or {', '.join(EXTRA_LOOKS)}"
+            )
+        self.render_cfgs: dict[str, object] = {}
+        for look in self.cfg.looks:
+            fields = EXTRA_LOOKS.get(look, {"font": look})
+            cfg = dataclasses.replace(base, **fields)  # type: ignore[type-var]
+            if not self.render_cfgs:  # the first look is the fallback: it must work
+                check_tools(cfg.font, cfg.rasterizer)
+            elif not font_available(cfg.font, cfg.rasterizer):
+                continue  # a font this machine lacks
+            self.render_cfgs[look] = cfg
+        self.looks: tuple[str, ...] = tuple(self.render_cfgs)
         self._signatures: dict[tuple[str, str], tuple[np.ndarray, float] | None] = {}
 
-    def typeset(self, font: str, token_strings: Sequence[str]) -> None:
-        """Typeset the token strings not yet cached in `font`, all in one LaTeX run, and cache their
+    def typeset(self, look: str, token_strings: Sequence[str]) -> None:
+        """Typeset the token strings not yet cached in `look`, all in one LaTeX run, and cache their
         signatures (a failure caches None): the later `candidate`, `distances` and `pick` calls on
         them then typeset nothing. Batch a whole folder's candidates through this first: one run
-        per font is far cheaper than one per image."""
+        per look is far cheaper than one per image."""
         from img2tex.rendering.renderer import render_formulas
         from img2tex.tokenizer import to_latex
 
-        todo = sorted({t for t in token_strings if t and (font, t) not in self._signatures})
+        todo = sorted({t for t in token_strings if t and (look, t) not in self._signatures})
         if not todo:
             return
         names = [f"c{i:06d}" for i in range(len(todo))]
-        cfg = dataclasses.replace(self.render_cfg, font=font)  # type: ignore[type-var]
         with tempfile.TemporaryDirectory(prefix="img2tex-verify-") as tmp:
             with contextlib.suppress(RenderError):  # what did not render is cached as None below
-                render_formulas([to_latex(t) for t in todo], tmp, cfg, names=names)  # type: ignore[arg-type]
+                render_formulas([to_latex(t) for t in todo], tmp, self.render_cfgs[look], names=names)  # type: ignore[arg-type]
             images = Path(tmp) / "images_processed"
             for name, tokens in zip(names, todo):
                 path = images / f"{name}.png"
@@ -193,84 +230,84 @@ class Verifier:
                         sig = signature(np.asarray(Image.open(path).convert("L")))
                     except (OSError, ImageError):
                         sig = None
-                self._signatures[(font, tokens)] = sig
+                self._signatures[(look, tokens)] = sig
 
-    def candidate(self, tokens: str, font: str | None = None) -> tuple[np.ndarray, float] | None:
-        """The signature of a candidate's picture typeset in `font` (default: the renderer's);
-        None: it does not typeset."""
-        font = font or self.fonts[0]
+    def candidate(self, tokens: str, look: str | None = None) -> tuple[np.ndarray, float] | None:
+        """The signature of a candidate's picture typeset in `look` (default: the first); None: it
+        does not typeset."""
+        look = look or self.looks[0]
         if not tokens:
             return None
-        self.typeset(font, [tokens])
-        return self._signatures.get((font, tokens))
+        self.typeset(look, [tokens])
+        return self._signatures.get((look, tokens))
 
-    def _font_for(self, sig: tuple[np.ndarray, float] | None, top: str) -> str:
-        """The font whose picture of the model's answer comes closest to the input (its look, as
-        far as our fonts tell); the renderer's own when none typesets it."""
-        best, best_d = self.fonts[0], math.inf
+    def _look_for(self, sig: tuple[np.ndarray, float] | None, top: str) -> str:
+        """The look whose picture of the model's answer comes closest to the input; the first
+        when none typesets it."""
+        best, best_d = self.looks[0], math.inf
         if sig is None or not top:
             return best
-        for font in self.fonts:
-            c = self._signatures.get((font, top))
+        for look in self.looks:
+            c = self._signatures.get((look, top))
             if c is not None and (d := distance(sig, c, self.cfg)) < best_d:
-                best, best_d = font, d
+                best, best_d = look, d
         return best
 
-    def font_of(self, image: np.ndarray, answer: str) -> str:
-        """The font (of `self.fonts`) whose picture of `answer` comes closest to `image`."""
-        return self._nearest_font(signature(image), answer)
+    def look_of(self, image: np.ndarray, answer: str) -> str:
+        """The look (of `self.looks`) whose picture of `answer` comes closest to `image`."""
+        return self._nearest_look(signature(image), answer)
 
-    def _nearest_font(self, sig: tuple[np.ndarray, float] | None, answer: str) -> str:
-        """`font_of` for an input's signature: `answer` typeset in every font, the closest kept."""
-        for font in self.fonts:
-            self.typeset(font, [answer])
-        return self._font_for(sig, answer)
+    def _nearest_look(self, sig: tuple[np.ndarray, float] | None, answer: str) -> str:
+        """`look_of` for an input's signature: `answer` typeset in every look, the closest kept."""
+        for look in self.looks:
+            self.typeset(look, [answer])
+        return self._look_for(sig, answer)
 
     def pick(self, images: Sequence[np.ndarray], candidates: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
         """For each input image (grey, ink dark) and its candidates ((token form, score), best
         first), the index of the candidate to answer with.
 
         Sure answers (`is_sure`) are kept unseen. Otherwise each image's first candidate is
-        typeset in every font and the rest only in the font that drew the first one closest to
-        the input (with `every_font`, every candidate in every font): at most two LaTeX runs per
-        font for the whole batch."""
+        typeset in every look and the rest only in the look that drew the first one closest to
+        the input (with `every_look`, every candidate in every look): at most two LaTeX runs per
+        look for the whole batch."""
         sigs = [None if is_sure([s for _, s in c], self.cfg) else signature(im) for im, c in zip(images, candidates)]
-        if self.cfg.every_font:
-            for font in self.fonts:
-                self.typeset(font, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
-            fonts: list[str | None] = [None] * len(sigs)
+        if self.cfg.every_look:
+            for look in self.looks:
+                self.typeset(look, [t for s, c in zip(sigs, candidates) if s for t, _ in c])
+            looks: list[str | None] = [None] * len(sigs)
         else:
             tops = [c[0][0] if c else "" for c in candidates]
-            for font in self.fonts:
-                self.typeset(font, [t for t, s in zip(tops, sigs) if s is not None])
-            fonts = [self._font_for(s, t) for s, t in zip(sigs, tops)]
-            for font in self.fonts:
-                self.typeset(font, [t for f, s, c in zip(fonts, sigs, candidates) if f == font and s for t, _ in c])
+            for look in self.looks:
+                self.typeset(look, [t for t, s in zip(tops, sigs) if s is not None])
+            looks = [self._look_for(s, t) for s, t in zip(sigs, tops)]
+            for look in self.looks:
+                self.typeset(look, [t for f, s, c in zip(looks, sigs, candidates) if f == look and s for t, _ in c])
         out = []
-        for sig, font, cands in zip(sigs, fonts, candidates):
+        for sig, look, cands in zip(sigs, looks, candidates):
             if sig is None:
                 out.append(0)
                 continue
             tokens = [t for t, _ in cands]
-            if font is None:  # every font: each candidate's smallest distance over them
-                per_font = [self._distances(sig, tokens, f) for f in self.fonts]
-                dists = [min((d for d in ds if d is not None), default=None) for ds in zip(*per_font)]
+            if look is None:  # every look: each candidate's smallest distance over them
+                per_look = [self._distances(sig, tokens, f) for f in self.looks]
+                dists = [min((d for d in ds if d is not None), default=None) for ds in zip(*per_look)]
             else:
-                dists = self._distances(sig, tokens, font)
+                dists = self._distances(sig, tokens, look)
             out.append(choose(dists, [s for _, s in cands], self.cfg))
         return out
 
-    def distances(self, image: np.ndarray, token_strings: Sequence[str], font: str | None = None) -> list[float | None]:
-        """Each candidate's picture distance to `image` (None: it does not typeset), in `font`
+    def distances(self, image: np.ndarray, token_strings: Sequence[str], look: str | None = None) -> list[float | None]:
+        """Each candidate's picture distance to `image` (None: it does not typeset), in `look`
         (default: the one `pick` would choose, from the first candidate)."""
         sig = signature(image)
         if sig is None:
             return [None] * len(token_strings)
-        if font is None:
-            font = self._nearest_font(sig, token_strings[0] if token_strings else "")
-        self.typeset(font, token_strings)
-        return self._distances(sig, token_strings, font)
+        if look is None:
+            look = self._nearest_look(sig, token_strings[0] if token_strings else "")
+        self.typeset(look, token_strings)
+        return self._distances(sig, token_strings, look)
 
-    def _distances(self, sig: tuple[np.ndarray, float], token_strings: Sequence[str], font: str) -> list[float | None]:
-        cands = [self.candidate(t, font) for t in token_strings]
+    def _distances(self, sig: tuple[np.ndarray, float], token_strings: Sequence[str], look: str) -> list[float | None]:
+        cands = [self.candidate(t, look) for t in token_strings]
         return [None if c is None else distance(sig, c, self.cfg) for c in cands]

@@ -30,6 +30,18 @@ def test_signature_ignores_scale_and_stroke_weight_but_not_the_formula() -> None
     assert signature(np.full((20, 40), 255, np.uint8)) is None
 
 
+def test_tolerance_forgives_ink_a_pixel_away_but_not_farther() -> None:
+    def bar(x: int) -> tuple[np.ndarray, float]:
+        a = np.zeros((32, 64), np.float32)
+        a[8:24, x : x + 2] = 1.0
+        return a, 2.0
+
+    strict, tolerant = VerifyConfig(blur=0, aspect=0), VerifyConfig(blur=0, aspect=0, tolerance=1)
+    assert distance(bar(10), bar(11), strict) > 0.5
+    assert distance(bar(10), bar(11), tolerant) == 0.0
+    assert distance(bar(10), bar(16), tolerant) == pytest.approx(distance(bar(10), bar(16), strict))
+
+
 def test_choose_weighs_the_model_against_the_picture() -> None:
     scores = [-0.1, -0.3, -0.5]
     # relative excess over the closest (0.1): 8, 1, 0
@@ -75,9 +87,9 @@ def test_the_verifier_picks_the_candidate_that_looks_like_the_image(needs_latex)
     dists = verifier.distances(grey, [t for t, _ in cands])
     assert dists[1] is not None and dists[0] is not None and dists[1] < dists[0]
     assert dists[2] is None  # does not typeset
-    every = Verifier(VerifyConfig(weight=2.0, sure=math.inf, every_font=True))
+    every = Verifier(VerifyConfig(weight=2.0, sure=math.inf, every_look=True))
     assert every.pick([grey], [cands]) == [1]
-    assert {f for f, _ in every._signatures} == set(every.fonts)  # each candidate in each font
+    assert {f for f, _ in every._signatures} == set(every.looks)  # each candidate in each look
 
 
 @pytest.mark.parametrize("font", ["times", "palatino"])
@@ -90,8 +102,24 @@ def test_the_verifier_finds_the_inputs_font(needs_latex, tmp_path, font) -> None
     render_formulas([tokens], tmp_path, RenderConfig(font=font, rasterizer="gs"), names=["img"])
     grey = _grey(tmp_path / "images_processed" / "img.png")
     verifier = Verifier()
-    assert verifier.fonts[0] == "cm" and font in verifier.fonts
-    assert verifier.font_of(grey, tokens) == font
+    assert verifier.looks[0] == "cm" and font in verifier.looks
+    assert verifier.look_of(grey, tokens) == font
+
+
+def test_the_verifier_finds_a_screenshots_pixel_grid(needs_latex, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from img2tex.decoding.verify import EXTRA_LOOKS
+    from img2tex.rendering.renderer import RenderConfig, render_formulas
+
+    tokens = "\\alpha + \\beta = \\frac { x } { y ^ { 2 } }"
+    render_formulas([tokens], tmp_path, RenderConfig(**EXTRA_LOOKS["screen"]), names=["img"])  # type: ignore[arg-type]
+    grey = _grey(tmp_path / "images_processed" / "img.png")
+    verifier = Verifier(VerifyConfig(looks=("cm", "screen")))
+    assert verifier.look_of(grey, tokens) == "screen"
+
+
+def test_an_unknown_look_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown verifier look 'comic'"):
+        Verifier(VerifyConfig(looks=("cm", "comic")))
 
 
 def test_predict_verify_reads_the_examples(needs_latex) -> None:
