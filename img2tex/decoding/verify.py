@@ -190,10 +190,8 @@ class Verifier:
         base = render_cfg or RenderConfig(batch_size=200)
         unknown = [look for look in self.cfg.looks if look not in FONTS and look not in EXTRA_LOOKS]
         if unknown or not self.cfg.looks:
-            raise ValueError(
-                f"unknown verifier look {unknown[0] if unknown else None!r}; choose fonts of "
-                f"{', '.join(FONTS)} or {', '.join(EXTRA_LOOKS)}"
-            )
+            what = f"unknown verifier look {unknown[0]!r}" if unknown else "no verifier looks"
+            raise ValueError(f"{what}; choose fonts of {', '.join(FONTS)} or {', '.join(EXTRA_LOOKS)}")
         self.render_cfgs: dict[str, object] = {}
         for look in self.cfg.looks:
             fields = EXTRA_LOOKS.get(look, {"font": look})
