@@ -139,12 +139,15 @@ img2tex vocab $(ls -d "$WORK"/mix/*/ "$WORK"/mix2/*/) --min-count 2 -o "$WORK/vo
 #    1e-4, batch 16, bf16 where native). Its first 83 minutes ran on 2 Intel Xeon cores with
 #    AVX512-BF16 and AMX (~32 images/s; bf16 is 1.4x float32 there), one epoch, validation 86.55
 #    -> 85.64 at lr 8.5e-5 (docs/experiments.md). On 2026-12-07 it went on to 145.2 training
-#    minutes (step 15,551, 5,636 batches into its second epoch, lr 5.7e-5). That checkpoint is
-#    kept in models/training/continuation/last (`compact_training_state`: Adam's moments in
-#    bfloat16); it resumes mid-epoch, so the training renders must be those of steps 1-2 (they are
-#    seeded: the same commands draw the same images). To go on, on a fresh machine after steps
-#    1-2: `mkdir -p $WORK/runs && cp -r models/training/continuation $WORK/runs/v21 && FINETUNE=1
-#    FT=$WORK/runs/v21 bash models/recipe.sh` (it resumes: 155 training minutes of the schedule
+#    minutes (step 15,551, 5,636 batches into its second epoch, lr 5.7e-5), and from there on
+#    2026-12-08 on 2 AMD EPYC cores without native bf16 (float32, ~17 images/s) to the second
+#    epoch's end: step 19,830, 214.9 training minutes (the schedule counts minutes, so slower
+#    cores reach a step later in it), lr 2.7e-5, validation 86.89. That checkpoint is kept in
+#    models/training/continuation/last (`compact_training_state`: Adam's moments in bfloat16); it
+#    resumes at the third epoch's start with the training renders of steps 1-2 (seeded: the same
+#    commands draw the same images). To go on, on a fresh machine after steps 1-2: `mkdir -p
+#    $WORK/runs && cp -r models/training/continuation $WORK/runs/v21 && FINETUNE=1
+#    FT=$WORK/runs/v21 bash models/recipe.sh` (it resumes: 85 training minutes of the schedule
 #    are left).
 if [ "${FINETUNE:-0}" = 1 ]; then
   FT=${FT:-$WORK/runs/v17}

@@ -29,15 +29,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from img2tex.errors import ImageError, RenderError
+from img2tex.errors import RenderError
 
 #: Height, in pixels, that both pictures are brought to before they are compared.
 SIGNATURE_HEIGHT = 32
@@ -209,26 +207,17 @@ class Verifier:
         signatures (a failure caches None): the later `candidate`, `distances` and `pick` calls on
         them then typeset nothing. Batch a whole folder's candidates through this first: one run
         per look is far cheaper than one per image."""
-        from img2tex.rendering.renderer import render_formulas
+        from img2tex.rendering.renderer import typeset_arrays
         from img2tex.tokenizer import to_latex
 
         todo = sorted({t for t in token_strings if t and (look, t) not in self._signatures})
         if not todo:
             return
-        names = [f"c{i:06d}" for i in range(len(todo))]
-        with tempfile.TemporaryDirectory(prefix="img2tex-verify-") as tmp:
-            with contextlib.suppress(RenderError):  # what did not render is cached as None below
-                render_formulas([to_latex(t) for t in todo], tmp, self.render_cfgs[look], names=names)  # type: ignore[arg-type]
-            images = Path(tmp) / "images_processed"
-            for name, tokens in zip(names, todo):
-                path = images / f"{name}.png"
-                sig = None
-                if path.exists():
-                    try:
-                        sig = signature(np.asarray(Image.open(path).convert("L")))
-                    except (OSError, ImageError):
-                        sig = None
-                self._signatures[(look, tokens)] = sig
+        arrays: list[np.ndarray | None] = [None] * len(todo)
+        with contextlib.suppress(RenderError):  # what did not typeset is cached as None below
+            arrays = typeset_arrays([to_latex(t) for t in todo], self.render_cfgs[look])  # type: ignore[arg-type]
+        for tokens, a in zip(todo, arrays):
+            self._signatures[(look, tokens)] = None if a is None else signature(a)
 
     def candidate(self, tokens: str, look: str | None = None) -> tuple[np.ndarray, float] | None:
         """The signature of a candidate's picture typeset in `look` (default: the first); None: it

@@ -42,6 +42,9 @@ from img2tex.images import ImageConfig, crop_to_content, ink_on_white, preproces
 
 #: Called with the number of formulas just finished (rendered, skipped or failed).
 Progress = Callable[[int], None]
+#: Takes a rasterized page (grey, at render resolution) and its formula's name, and keeps its
+#: processed image (a file for `render_formulas`, memory for `typeset_arrays`); False: no ink.
+Keep = Callable[[np.ndarray, str], bool]
 
 APT_PACKAGES = "texlive-latex-base preview-latex-style dvipng"
 
@@ -438,7 +441,7 @@ def batch_timeout(cfg: RenderConfig, n: int) -> float:
     return min(cfg.timeout_s, 5.0 + 0.02 * n)
 
 
-def _render_web_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
+def _render_web_job(job: _Job, keep: Keep, cfg: RenderConfig) -> _JobResult:
     """`_render_job` for the katex rasterizer: one headless browser typesets the batch."""
     from img2tex.rendering.katex import render_page
 
@@ -453,7 +456,7 @@ def _render_web_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult
     fails: list[tuple[int, str]] = []
     for k, page in enumerate(pages):
         idx = job.indices[k]
-        if page.pixels is None or not _save_page(page.pixels, cfg, out_images, job.names[k]):
+        if page.pixels is None or not keep(page.pixels, job.names[k]):
             fails.append((idx, page.reason or "empty image"))
             continue
         done.append(idx)
@@ -469,10 +472,10 @@ def _save_page(raw: np.ndarray, cfg: RenderConfig, out_images: str, name: str) -
     return True
 
 
-def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
-    """Typeset one batch and write its good images. Never raises for a bad formula."""
+def _render_job(job: _Job, keep: Keep, cfg: RenderConfig) -> _JobResult:
+    """Typeset one batch and `keep` its good pages. Never raises for a bad formula."""
     if cfg.rasterizer == "katex":
-        return _render_web_job(job, out_images, cfg)
+        return _render_web_job(job, keep, cfg)
     nonce = secrets.token_hex(6)
     preamble = FONTS[cfg.font][0]
     engine, output, _, _ = RASTERIZERS[cfg.rasterizer]
@@ -520,7 +523,7 @@ def _render_job(job: _Job, out_images: str, cfg: RenderConfig) -> _JobResult:
             except (Image.DecompressionBombError, OSError, ValueError) as exc:
                 fails.append((idx, f"{cfg.rasterizer}: unreadable page ({type(exc).__name__})"))
                 continue
-            if not _save_page(page_pixels, cfg, out_images, job.names[k]):
+            if not keep(page_pixels, job.names[k]):
                 fails.append((idx, "empty image"))
                 continue
             done.append(idx)
@@ -690,6 +693,76 @@ def _previous_failures(report_path: Path, settings: dict[str, object], images: P
     return known
 
 
+def _run_jobs(
+    todo: list[int], names: Sequence[str], sources: Sequence[str], keep: Keep, cfg: RenderConfig, tick: Progress
+) -> tuple[set[int], dict[int, str], int]:
+    """Typeset the formulas `todo` (indices into `names` and `sources`) in batches of
+    `cfg.batch_size` on `cfg.jobs` threads, `keep`ing each good page -> (indices kept, {index:
+    why it failed}, LaTeX runs). A batch TeX never finishes is split in two and tried again; the
+    formulas after a runaway argument go round again."""
+    failed: dict[int, str] = {}
+    done: set[int] = set()
+    runs = 0
+    jobs = cfg.jobs or os.cpu_count() or 1
+    queue = [todo[k : k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
+    # Small inputs: use smaller batches so every core gets work.
+    if todo and len(queue) < jobs:
+        size = max(1, -(-len(todo) // jobs))
+        queue = [todo[k : k + size] for k in range(0, len(todo), size)]
+
+    def make_job(idx: list[int]) -> _Job:
+        return _Job(idx, [names[i] for i in idx], [sources[i] for i in idx])
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running: dict[Future[_JobResult], list[int]] = {}
+        while queue or running:
+            while queue and len(running) < jobs * 2:
+                idx = queue.pop(0)
+                running[pool.submit(_render_job, make_job(idx), keep, cfg)] = idx
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                idx = running.pop(fut)
+                res = fut.result()
+                runs += res.latex_runs
+                done.update(res.done)
+                for i, why in res.failed:
+                    failed[i] = why
+                tick(len(res.done) + len(res.failed))
+                if res.requeue:
+                    if not res.done and not res.failed and len(res.requeue) == len(idx) > 1:
+                        half = len(idx) // 2  # a timed-out batch: split it
+                        queue[:0] = [idx[:half], idx[half:]]
+                    else:
+                        queue.insert(0, res.requeue)
+    return done, failed, runs
+
+
+def typeset_arrays(latex: Sequence[str], cfg: RenderConfig | None = None) -> list[np.ndarray | None]:
+    """Typeset LaTeX formulas (as written: not normalized) and return each one's processed image
+    (what `render_formulas` would write, as a grey uint8 array), or None where it did not
+    typeset, holds no ink or is refused (`unsafe_reason`). Nothing is written but TeX's scratch
+    files. Raises RenderError when the tools are missing or the settings cannot work.
+
+    Why: the verifier typesets thousands of candidates only to compare them with the input;
+    normalizing each label and a PNG written, read back and deleted per candidate cost it about
+    a fifth of its time (a profile of `predict --verify` on 128 test renders)."""
+    cfg = cfg or RenderConfig()
+    cfg.validate()
+    check_tools(cfg.font, cfg.rasterizer)
+    names = [f"f{i:06d}" for i in range(len(latex))]
+    todo = [i for i, f in enumerate(latex) if f.strip() and unsafe_reason(f) is None]
+    images: dict[int, np.ndarray] = {}
+
+    def keep(raw: np.ndarray, name: str) -> bool:
+        img = postprocess(raw, cfg, name)
+        if img is not None:
+            images[int(name[1:])] = img  # one key per thread's own formula: no lock needed
+        return img is not None
+
+    _run_jobs(todo, names, latex, keep, cfg, lambda n: None)
+    return [images.get(i) for i in range(len(latex))]
+
+
 def render_formulas(
     formulas: list[str],
     out_dir: str | os.PathLike[str],
@@ -765,39 +838,11 @@ def render_formulas(
     # spaced form of dimensions (hspace { 1 c m }) is not valid TeX, and a spaced row gap after
     # a line break can even hang TeX. Raw formulas are typeset as written, as im2latex-100k's were.
     tex_sources = [to_latex(f) if labels[i] and labels[i] == f.strip() else f for i, f in enumerate(formulas)]
-    failed_idx: dict[int, str] = {}
-    jobs = cfg.jobs or os.cpu_count() or 1
-    queue = [todo[k : k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
-    # Small inputs: use smaller batches so every core gets work.
-    if todo and len(queue) < jobs:
-        size = max(1, -(-len(todo) // jobs))
-        queue = [todo[k : k + size] for k in range(0, len(todo), size)]
-    done_set: set[int] = set()
 
-    def make_job(idx: list[int]) -> _Job:
-        return _Job(idx, [names[i] for i in idx], [tex_sources[i] for i in idx])
+    def keep(raw: np.ndarray, name: str) -> bool:
+        return _save_page(raw, cfg, str(images), name)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        running: dict[Future[_JobResult], list[int]] = {}
-        while queue or running:
-            while queue and len(running) < jobs * 2:
-                idx = queue.pop(0)
-                running[pool.submit(_render_job, make_job(idx), str(images), cfg)] = idx
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                idx = running.pop(fut)
-                res = fut.result()
-                report.latex_runs += res.latex_runs
-                done_set.update(res.done)
-                for i, why in res.failed:
-                    failed_idx[i] = why
-                tick(len(res.done) + len(res.failed))
-                if res.requeue:
-                    if not res.done and not res.failed and len(res.requeue) == len(idx) > 1:
-                        half = len(idx) // 2  # a timed-out batch: split it
-                        queue[:0] = [idx[:half], idx[half:]]
-                    else:
-                        queue.insert(0, res.requeue)
+    done_set, failed_idx, report.latex_runs = _run_jobs(todo, names, tex_sources, keep, cfg, tick)
 
     for i in sorted(failed_idx):
         report.failed.append({"index": i, "name": names[i], "formula": formulas[i], "reason": failed_idx[i]})

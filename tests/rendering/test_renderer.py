@@ -69,6 +69,22 @@ def test_broken_formulas_do_not_cost_neighbours(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "images_processed" / name).read_bytes() == (alone / "images_processed" / "x.png").read_bytes()
 
 
+def test_typeset_arrays_are_the_written_images_in_memory(tmp_path: Path) -> None:
+    """`typeset_arrays` returns what `render_formulas` writes, pixel for pixel, in input order;
+    a formula TeX rejects, an empty one and a refused one come back None, their neighbours intact."""
+    from img2tex.rendering.renderer import typeset_arrays
+
+    cfg = RenderConfig(jobs=2, batch_size=3)
+    formulas = [GOOD[0], r"\undefinedmacro x", GOOD[1], "", r"\input{/etc/passwd}", GOOD[2], GOOD[3]]
+    arrays = typeset_arrays(formulas, cfg)
+    assert [a is None for a in arrays] == [False, True, False, True, True, False, False]
+    render_formulas(GOOD, tmp_path, cfg, names=["a", "b", "c", "d"])
+    for a, name in zip([arrays[0], arrays[2], arrays[5], arrays[6]], "abcd"):
+        written = np.asarray(Image.open(tmp_path / "images_processed" / f"{name}.png"))
+        assert a is not None and a.dtype == np.uint8 and np.array_equal(a, written)
+    assert typeset_arrays([], cfg) == []
+
+
 def test_normalize_rejects_are_reported(tmp_path: Path) -> None:
     rep = render_formulas([GOOD[0], r"\frac{a}{b"], tmp_path, RenderConfig(jobs=1))
     assert [d["index"] for d in rep.failed] == [1]
