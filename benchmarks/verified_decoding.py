@@ -33,6 +33,7 @@ import numpy as np
 from data_dir import add_data_dir, data_file  # benchmarks/ is the script's folder
 from machine import describe, write_results
 from robustness import dark_copy
+from verify_speed import predict_seconds
 
 from img2tex.data.folders import read_formulas_tsv
 from img2tex.decoding.verify import Verifier, VerifyConfig, choose, distance, signature
@@ -237,9 +238,7 @@ def main() -> None:
     folder = args.work / "verify" / f"test{args.n_test}-clean" / "images_processed"
     speed = {}
     for label, extra in (("beam 5", []), ("--verify", ["--verify"])):
-        t0 = time.perf_counter()
-        subprocess.run([*IMG2TEX, "predict", str(folder), "--beam", "5", *extra], stdout=subprocess.DEVNULL, check=True)
-        speed[label] = round(len(list(folder.glob("*.png"))) / (time.perf_counter() - t0), 1)
+        speed[label] = round(len(list(folder.glob("*.png"))) / predict_seconds(None, folder, extra), 1)
     # In the library, where the model loads once: the look of the answer against every look.
     images = sorted(folder.glob("*.png"))
     for label, every in (("Img2Tex(verify=True)", False), ("VerifyConfig(every_look=True)", True)):
